@@ -55,9 +55,7 @@ def default_rankers(random_state: int = 0) -> dict[str, Ranker]:
     }
 
 
-def build_queries(
-    index: CityIndex, train_edges: np.ndarray, test: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray, int]:
+def build_queries(index: CityIndex, train_edges: np.ndarray, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
     """Directed ``(source, target)`` gazetteer positions for the TEST pairs.
 
     Returns ``(sources, targets, skipped)``. Pairs with a city outside the
@@ -77,9 +75,7 @@ def build_queries(
     return src[~known], tgt[~known], int(known.sum())
 
 
-def ranks_for(
-    scores: np.ndarray, sources: np.ndarray, targets: np.ndarray, excluded: list[np.ndarray]
-) -> np.ndarray:
+def ranks_for(scores: np.ndarray, sources: np.ndarray, targets: np.ndarray, excluded: list[np.ndarray]) -> np.ndarray:
     """Protocol ranks of ``targets`` given a ``(m, n)`` score matrix.
 
     ``excluded[i]`` are the candidate positions removed for query ``i`` (TRAIN

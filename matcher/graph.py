@@ -68,13 +68,9 @@ class CityIndex:
             None,
         )
         order = pd.DataFrame({"c": country, "p": population})
-        pop_rank = (
-            order.groupby("c")["p"].rank(method="first", ascending=False).to_numpy(dtype=float)
-        )
+        pop_rank = order.groupby("c")["p"].rank(method="first", ascending=False).to_numpy(dtype=float)
         country_size = np.bincount(country, minlength=len(countries))[country].astype(float)
-        admin1_key = np.char.add(
-            country_str.astype("U8"), cities["admin1"].astype(str).to_numpy().astype("U32")
-        )
+        admin1_key = np.char.add(country_str.astype("U8"), cities["admin1"].astype(str).to_numpy().astype("U32"))
         _, admin1 = np.unique(admin1_key, return_inverse=True)
         return cls(
             geonameids=geonameids,
@@ -121,9 +117,7 @@ class CityIndex:
         return haversine_km(self.lat_rad[rows], self.lon_rad[rows], self.lat_rad, self.lon_rad)
 
 
-def haversine_km(
-    lat1: np.ndarray | float, lon1: np.ndarray | float, lat2: np.ndarray, lon2: np.ndarray
-) -> np.ndarray:
+def haversine_km(lat1: np.ndarray | float, lon1: np.ndarray | float, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
     """Haversine distances, ``(m, n)`` for ``m`` sources (radians) and ``n`` targets."""
     la1 = np.atleast_1d(np.asarray(lat1, dtype=float))[:, None]
     lo1 = np.atleast_1d(np.asarray(lon1, dtype=float))[:, None]
@@ -195,9 +189,7 @@ class PartnerGraph:
         off = ca != cb
         np.add.at(cp, (cb[off], ca[off]), 1.0)
         country_degree = np.bincount(index.country, weights=degree, minlength=nc)
-        onehot = sp.csr_matrix(
-            (np.ones(n), (np.arange(n), index.country)), shape=(n, nc)
-        )
+        onehot = sp.csr_matrix((np.ones(n), (np.arange(n), index.country)), shape=(n, nc))
         partner_countries = np.asarray((adj @ onehot).todense())
         return cls(
             index=index,
