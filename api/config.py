@@ -1,0 +1,74 @@
+"""Configuration from the environment, with safe embedded defaults.
+
+Every setting is an environment variable (see ``.env.example`` and the README). With nothing set, Twinning runs
+embedded: a SQLite file in the working directory, jobs in-process, demo data seeded on first start.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SECRET = "dev-only-not-secret"
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or inconsistent."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass
+class Settings:
+    DATABASE_URL: str = field(default_factory=lambda: _env("DATABASE_URL", "sqlite:///twinning.db") or "")
+    REDIS_URL: str | None = field(default_factory=lambda: _env("REDIS_URL"))
+    SECRET_KEY: str = field(default_factory=lambda: _env("SECRET_KEY", DEFAULT_SECRET) or DEFAULT_SECRET)
+    # "thread" (in-process, background thread), "sync" (in-process, in the request) or "celery".
+    JOBS_MODE: str = field(default_factory=lambda: _env("TWINNING_JOBS_MODE", "") or "")
+    MODEL_PATH: str = field(default_factory=lambda: _env("TWINNING_MODEL_PATH", "var/likelihood.joblib") or "")
+    LIKELIHOOD_WEIGHT: float = field(default_factory=lambda: float(_env("TWINNING_LIKELIHOOD_WEIGHT", "3.0") or 3.0))
+    MAX_COUNTRY_SHARE: float = field(default_factory=lambda: float(_env("TWINNING_MAX_COUNTRY_SHARE", "0.3334") or 0))
+    STORED_SUGGESTIONS: int = field(default_factory=lambda: int(_env("TWINNING_STORED_SUGGESTIONS", "20") or 20))
+    RESCORE_CHUNK: int = field(default_factory=lambda: int(_env("TWINNING_RESCORE_CHUNK", "500") or 500))
+    SEED_ON_START: bool = field(default_factory=lambda: (_env("TWINNING_SEED_ON_START", "1") or "1") == "1")
+    REDIS_TIMEOUT_S: float = field(default_factory=lambda: float(_env("TWINNING_REDIS_TIMEOUT", "1.5") or 1.5))
+    MAX_PAGE_SIZE: int = 200
+    TESTING: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.JOBS_MODE:
+            self.JOBS_MODE = "celery" if self.REDIS_URL else "thread"
+        if self.JOBS_MODE not in {"thread", "sync", "celery"}:
+            raise ConfigError(f"TWINNING_JOBS_MODE must be thread, sync or celery, not {self.JOBS_MODE!r}")
+        if self.JOBS_MODE == "celery" and not self.REDIS_URL:
+            raise ConfigError("TWINNING_JOBS_MODE=celery needs REDIS_URL")
+
+    @property
+    def embedded(self) -> bool:
+        return self.DATABASE_URL.startswith("sqlite") and not self.REDIS_URL
+
+    def check_secret(self) -> None:
+        """Refuse the default secret outside the embedded mode."""
+        if self.SECRET_KEY == DEFAULT_SECRET and not (self.embedded or self.TESTING):
+            raise ConfigError("SECRET_KEY must be set to a secret value when using PostgreSQL or Redis")
+
+    def model_path(self) -> Path:
+        return Path(self.MODEL_PATH)
+
+    def as_flask(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        settings = cls()
+        for key, value in overrides.items():
+            if not hasattr(settings, key):
+                raise ConfigError(f"unknown setting {key}")
+            setattr(settings, key, value)
+        settings.__post_init__()
+        return settings

@@ -1,0 +1,119 @@
+"""Database tables (SQLModel). Only these classes are ``table=True``; API shapes live in :mod:`api.schemas`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+CUSTOM_ID_START = 1_000_000_000  # ids of cities created by users (gazetteer cities use their geonameid)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json(default: Any = None) -> Any:
+    return Field(default_factory=lambda: default() if callable(default) else default, sa_column=Column(JSON))
+
+
+class Country(SQLModel, table=True):
+    code: str = Field(primary_key=True, max_length=2)
+    name: str
+    continent: str = ""
+    languages: str = ""  # comma-separated primary language subtags, e.g. "zh,en"
+
+
+class City(SQLModel, table=True):
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    geonameid: int | None = Field(default=None, sa_column=Column(BigInteger, unique=True, nullable=True))
+    name: str = Field(index=True, max_length=200)
+    search_name: str = Field(index=True, max_length=200)  # lower-case ASCII fold of the name, for search
+    country: str = Field(index=True, max_length=2, foreign_key="country.code")
+    admin1: str = Field(default="", max_length=20)
+    latitude: float
+    longitude: float
+    population: int = 0
+    timezone: str = Field(default="", max_length=60)
+    is_custom: bool = False
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Profile(SQLModel, table=True):
+    city_id: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    offers: dict[str, float] = _json(dict)
+    seeks: dict[str, float] = _json(dict)
+    description: str = ""
+    pref_countries: list[str] = _json(list)
+    pref_min_population: int | None = None
+    pref_max_population: int | None = None
+    pref_languages: list[str] = _json(list)
+    seeking_partners: bool = True
+    contact_name: str | None = None
+    contact_email: str | None = None
+    illustrative: bool = False  # demo data shipped with the seed
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Partnership(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("city_a_id", "city_b_id", name="uq_partnership_pair"),)
+    id: int | None = Field(default=None, primary_key=True)
+    city_a_id: int = Field(sa_column=Column(BigInteger, index=True, nullable=False))  # always the smaller id
+    city_b_id: int = Field(sa_column=Column(BigInteger, index=True, nullable=False))
+    status: str = Field(default="active", max_length=20)
+    since: int | None = None
+    sectors: list[str] = _json(list)
+    source: str = Field(default="user", max_length=40)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ScoreSet(SQLModel, table=True):
+    """One re-scoring run's suggestions. Readers only see sets whose status is ``complete``."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(default="running", max_length=20, index=True)
+    scope: str = Field(default="all", max_length=20)
+    model_version: str = Field(default="", max_length=80)
+    k: int = 20
+    n_cities: int = 0
+    job_id: str | None = Field(default=None, max_length=36)
+    created_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None
+
+
+class Suggestion(SQLModel, table=True):
+    __table_args__ = (Index("ix_suggestion_set_city", "score_set_id", "city_id", "rank"),)
+    id: int | None = Field(default=None, primary_key=True)
+    score_set_id: int = Field(foreign_key="scoreset.id")
+    city_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    rank: int
+    candidate_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    score: float
+    components: dict[str, float] = _json(dict)
+    sectors: list[dict[str, Any]] = _json(list)
+    distance_km: float = 0.0
+
+
+class Job(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=36)
+    kind: str = Field(max_length=40)
+    state: str = Field(default="queued", max_length=20, index=True)  # queued, running, succeeded, failed
+    total: int = 0
+    done: int = 0
+    params: dict[str, Any] = _json(dict)
+    score_set_id: int | None = None
+    result: dict[str, Any] = _json(dict)
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class JobChunk(SQLModel, table=True):
+    """A finished chunk of a job: inserting it twice is a no-op, so redelivered chunks don't double-count."""
+
+    job_id: str = Field(primary_key=True, max_length=36)
+    chunk: int = Field(primary_key=True)
+    size: int
