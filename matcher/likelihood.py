@@ -129,9 +129,7 @@ def _country_tables(countries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
         for nb in str(info.get("neighbours", "") or "").split(","):
             if nb in pos:
                 neigh[i, pos[nb]] = neigh[pos[nb], i] = True
-        langs.append(
-            {x.split("-")[0].strip() for x in str(info.get("languages", "") or "").split(",") if x}
-        )
+        langs.append({x.split("-")[0].strip() for x in str(info.get("languages", "") or "").split(",") if x})
     shared = np.zeros((nc, nc), dtype=bool)
     for i in range(nc):
         for j in range(i, nc):
@@ -408,10 +406,7 @@ def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _pair_distance(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
-    h = (
-        np.sin((lat2 - lat1) / 2) ** 2
-        + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    )
+    h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
@@ -554,9 +549,7 @@ class PartnershipLikelihood(BaseEstimator):
                 n_pos += held[batch].nnz
                 n_hit += int(y.sum())
                 sel = y | (rng.random(len(y)) < keep_rate)
-                xs.append(
-                    fz.stage2_pairs(src, qi[sel], cand[sel], s1.ravel()[sel], rank.ravel()[sel])
-                )
+                xs.append(fz.stage2_pairs(src, qi[sel], cand[sel], s1.ravel()[sel], rank.ravel()[sel]))
                 ys.append(y[sel].astype(int))
         x2, y2 = np.vstack(xs), np.concatenate(ys)
         self.stage1_recall_ = n_hit / max(n_pos, 1)
@@ -602,9 +595,7 @@ class PartnershipLikelihood(BaseEstimator):
         same_cont, neigh, shared = self.country_tables_
         return _Featurizer(self.index_, stats, self.capital_, same_cont, neigh, shared)
 
-    def _shortlist(
-        self, fz: _Featurizer, src: _Sources, k: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _shortlist(self, fz: _Featurizer, src: _Sources, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Top-``k`` stage-1 candidates per source (self and partners excluded).
 
         Returns ``(top, score, rank)``, each ``(m, k)``; ``rank`` is 0-based.
@@ -613,9 +604,7 @@ class PartnershipLikelihood(BaseEstimator):
         return self._shortlist_from(s, src, k)
 
     @staticmethod
-    def _shortlist_from(
-        s: np.ndarray, src: _Sources, k: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _shortlist_from(s: np.ndarray, src: _Sources, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         sel = s.copy()
         m = src.m
         real = src.rows >= 0
