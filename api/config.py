@@ -37,6 +37,7 @@ class Settings:
     RESCORE_CHUNK: int = field(default_factory=lambda: int(_env("TWINNING_RESCORE_CHUNK", "500") or 500))
     SEED_ON_START: bool = field(default_factory=lambda: (_env("TWINNING_SEED_ON_START", "1") or "1") == "1")
     REDIS_TIMEOUT_S: float = field(default_factory=lambda: float(_env("TWINNING_REDIS_TIMEOUT", "1.5") or 1.5))
+    MIGRATE_ON_START: bool = field(default_factory=lambda: (_env("TWINNING_MIGRATE_ON_START", "1") or "1") == "1")
     MAX_PAGE_SIZE: int = 200
     TESTING: bool = False
 

@@ -241,6 +241,8 @@ class _Featurizer:
         self.shared_lang = shared_lang
         self.log_pop = np.log1p(index.population)
         self.log_pop_rank = np.log(index.pop_rank)
+        self._table_key: tuple | None = None
+        self._table: np.ndarray | None = None
 
     # -- sources ---------------------------------------------------------- #
     def sources(self, rows: np.ndarray) -> _Sources:
@@ -308,30 +310,15 @@ class _Featurizer:
         Equal to ``stage1_pairs(...) @ coef + intercept`` but built from
         broadcast tables so no per-pair feature matrix is materialised.
         """
-        s, ix = self.s, self.index
+        ix = self.index
         w = coef
-        ca, cc = src.country, ix.country
-        # candidate-only terms
-        cand_vec = (
-            w[10] * np.log1p(s.degree)
-            + w[11] * self.log_pop
-            + w[12] * self.log_pop_rank
-            + w[13] * np.log1p(s.country_degree[cc])
-            + w[14] * self.capital
-            + intercept
-        )
-        # country-pair terms
-        cp = s.country_pairs
-        ctab = w[0] * np.log1p(cp) + w[5] * np.eye(len(cp))
-        out = ctab[ca][:, cc] + cand_vec[None, :]
-        out += w[4] * np.log1p(100.0 * cp[ca][:, cc] * s.share[None, :])
+        out = self._country_table(coef, intercept)[src.country]
+        s = self.s
         # source -> candidate country terms
         pc_src = np.asarray(src.adj @ s.partner_countries)
         hop2_src = np.asarray(src.adj @ s.hop2_countries)
         qtab = w[2] * np.log1p(pc_src) + w[3] * np.log1p(hop2_src)
-        out += qtab[:, cc]
-        # candidate -> source country
-        out += w[1] * np.log1p(s.partner_countries[:, ca].T)
+        out += qtab[:, ix.country]
         deg_src = np.asarray(src.adj.sum(axis=1)).ravel()
         out += w[6] * np.outer(np.log1p(deg_src), np.log1p(s.degree))
         out += w[7] * np.outer(np.log1p(src.population), self.log_pop / 100.0)
@@ -340,6 +327,33 @@ class _Featurizer:
         aa = (src.adj @ s.aa_adj.T).tocoo()
         out[aa.row, aa.col] += w[9] * aa.data
         return out
+
+    def _country_table(self, coef: np.ndarray, intercept: float) -> np.ndarray:
+        """``(C, n)`` stage-1 terms that depend only on (source country, candidate).
+
+        Cached per coefficient vector: this is most of the stage-1 score, so a
+        batch of sources costs one row gather plus a few cheap corrections.
+        """
+        key = (coef.tobytes(), float(intercept))
+        if self._table_key == key and self._table is not None:
+            return self._table
+        s, ix, w = self.s, self.index, coef
+        cc = ix.country
+        cand_vec = (
+            w[10] * np.log1p(s.degree)
+            + w[11] * self.log_pop
+            + w[12] * self.log_pop_rank
+            + w[13] * np.log1p(s.country_degree[cc])
+            + w[14] * self.capital
+            + intercept
+        )
+        cp = s.country_pairs
+        ctab = w[0] * np.log1p(cp) + w[5] * np.eye(len(cp))
+        table = ctab[:, cc] + cand_vec[None, :]
+        table += w[4] * np.log1p(100.0 * cp[:, cc] * s.share[None, :])
+        table += w[1] * np.log1p(s.partner_countries.T)
+        self._table_key, self._table = key, table
+        return table
 
     # -- stage 2 ---------------------------------------------------------- #
     def stage2_pairs(
@@ -445,6 +459,8 @@ class PartnershipLikelihood(BaseEstimator):
         inner_folds: number of edge folds used to build leakage-free training
             examples (features from the other folds, labels from the held-out one).
         stage1_negatives: uniformly sampled negatives per source for stage 1.
+        stage1_hard_negatives: negatives per source drawn from the first-round
+            shortlist (top ``2 * n_candidates``) for a second stage-1 fit; 0 = off.
         neg_per_source: expected number of shortlist negatives per source kept
             for training stage 2 (the rest are subsampled away and the
             probabilities are odds-corrected for the subsampling).
@@ -462,6 +478,7 @@ class PartnershipLikelihood(BaseEstimator):
         n_candidates: int = 300,
         inner_folds: int = 5,
         stage1_negatives: int = 40,
+        stage1_hard_negatives: int = 20,
         neg_per_source: int = 60,
         max_iter: int = 250,
         learning_rate: float = 0.06,
@@ -474,6 +491,7 @@ class PartnershipLikelihood(BaseEstimator):
         self.n_candidates = n_candidates
         self.inner_folds = inner_folds
         self.stage1_negatives = stage1_negatives
+        self.stage1_hard_negatives = stage1_hard_negatives
         self.neg_per_source = neg_per_source
         self.max_iter = max_iter
         self.learning_rate = learning_rate
@@ -526,12 +544,25 @@ class PartnershipLikelihood(BaseEstimator):
                 xs.append(fz.stage1_pairs(src, qi, cand))
                 ys.append(np.concatenate([np.ones(len(pq)), np.zeros(int(keep.sum()))]))
         x1, y1 = np.vstack(xs), np.concatenate(ys)
-        mu, sd = x1.mean(axis=0), x1.std(axis=0)
-        sd[sd == 0] = 1.0
-        lr = LogisticRegression(C=1.0, max_iter=2000)
-        lr.fit((x1 - mu) / sd, y1)
-        self.stage1_coef_ = lr.coef_.ravel() / sd
-        self.stage1_intercept_ = float(lr.intercept_[0] - np.sum(lr.coef_.ravel() * mu / sd))
+        self._fit_stage1(x1, y1)
+        if self.stage1_hard_negatives > 0:
+            # second round: add negatives from the current shortlist so the
+            # linear score also orders the *top* of the list well (recall@k).
+            h = int(self.stage1_hard_negatives)
+            xs = [x1]
+            ys = [y1]
+            for fz, held, srcs in folds:
+                for start in range(0, len(srcs), self.batch_size):
+                    batch = srcs[start : start + self.batch_size]
+                    src = fz.sources(batch)
+                    top, _, _ = self._shortlist(fz, src, min(2 * k, n - 1))
+                    pick = rng.integers(0, top.shape[1], (len(batch), h))
+                    cand = np.take_along_axis(top, pick, axis=1).ravel()
+                    qi = np.repeat(np.arange(len(batch)), h)
+                    neg = _lookup(held[batch], qi, cand) == 0
+                    xs.append(fz.stage1_pairs(src, qi[neg], cand[neg]))
+                    ys.append(np.zeros(int(neg.sum())))
+            self._fit_stage1(np.vstack(xs), np.concatenate(ys))
 
         # ---- stage 2: re-rank the shortlist ----------------------------
         keep_rate = min(1.0, self.neg_per_source / max(k, 1))
@@ -586,6 +617,15 @@ class PartnershipLikelihood(BaseEstimator):
             "cv_metrics": None,
         }
         return self
+
+    def _fit_stage1(self, x1: np.ndarray, y1: np.ndarray) -> None:
+        """Standardised logistic regression, folded back to raw-feature weights."""
+        mu, sd = x1.mean(axis=0), x1.std(axis=0)
+        sd[sd == 0] = 1.0
+        lr = LogisticRegression(C=1.0, max_iter=2000)
+        lr.fit((x1 - mu) / sd, y1)
+        self.stage1_coef_ = lr.coef_.ravel() / sd
+        self.stage1_intercept_ = float(lr.intercept_[0] - np.sum(lr.coef_.ravel() * mu / sd))
 
     def set_cv_metrics(self, metrics: dict[str, Any]) -> None:
         """Attach cross-validated metrics to ``metadata_`` (saved with the model)."""

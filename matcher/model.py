@@ -271,6 +271,23 @@ class TwinningMatcher(BaseEstimator):
         )
         return self._explain_rows(row, picked, comps, scores)
 
+    def suggest_many(self, rows: Sequence[int] | np.ndarray, k: int = 10, batch: int = 64) -> list[list[Suggestion]]:
+        """Top ``k`` (diversified) suggestions for many cities; scoring is done a batch of rows at a time."""
+        rows = np.asarray(rows, np.int64)
+        out: list[list[Suggestion]] = []
+        for start in range(0, len(rows), batch):
+            part = rows[start : start + batch]
+            comps = self.components_batch(part)
+            scores = self.blend(comps)
+            for q, row in enumerate(part):
+                mask = self.candidate_mask(int(row))
+                picked = top_k(
+                    scores[q], k, mask, groups=self.table_.country_idx, max_group_share=self.max_country_share
+                )
+                one = {name: v[q : q + 1] for name, v in comps.items()}
+                out.append(self._explain_rows(int(row), picked, one, scores[q]))
+        return out
+
     def explain(self, row: int, other: int) -> Suggestion:
         """The full explanation of one pair."""
         comps = self.components_batch([row])

@@ -1,0 +1,259 @@
+"""Data access: every query the routes, jobs and CLI need. Keyword-only arguments; no SQL in routes or tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from seed.load import fold
+
+from .models import CUSTOM_ID_START, City, Country, Job, JobChunk, Partnership, Profile, ScoreSet, Suggestion, utcnow
+from .schemas import CityCreate, CityPublic, CityUpdate, PartnershipCreate, ProfileIn
+
+
+class NotFound(LookupError):
+    def __init__(self, what: str, ident: Any, field: str | None = None) -> None:
+        super().__init__(f"{what} {ident} not found")
+        self.field = field
+
+
+class Conflict(ValueError):
+    pass
+
+
+# ---------------------------------------------------------------- cities
+def country_names(session: Session) -> dict[str, str]:
+    return {c.code: c.name for c in session.exec(select(Country)).all()}
+
+
+def city_public(city: City, *, countries: dict[str, str] | None = None, has_profile: bool = False) -> CityPublic:
+    return CityPublic(
+        id=city.id,
+        geonameid=city.geonameid,
+        name=city.name,
+        country=city.country,
+        country_name=(countries or {}).get(city.country),
+        admin1=city.admin1,
+        latitude=city.latitude,
+        longitude=city.longitude,
+        population=city.population,
+        timezone=city.timezone,
+        is_custom=city.is_custom,
+        has_profile=has_profile,
+    )
+
+
+def cities_public(session: Session, cities: Sequence[City]) -> list[CityPublic]:
+    countries = country_names(session)
+    ids = [c.id for c in cities]
+    with_profile = (
+        set(session.exec(select(Profile.city_id).where(col(Profile.city_id).in_(ids))).all()) if ids else set()
+    )
+    return [city_public(c, countries=countries, has_profile=c.id in with_profile) for c in cities]
+
+
+def list_cities(
+    session: Session,
+    *,
+    q: str | None = None,
+    country: str | None = None,
+    geonameid: int | None = None,
+    has_profile: bool | None = None,
+    page: int = 1,
+    per_page: int = 20,
+) -> tuple[list[City], int]:
+    stmt = select(City)
+    if q:
+        needle = fold(q.strip())
+        stmt = stmt.where(col(City.search_name).contains(needle, autoescape=True))
+    if country:
+        stmt = stmt.where(City.country == country)
+    if geonameid is not None:
+        stmt = stmt.where(City.geonameid == geonameid)
+    if has_profile is not None:
+        having = select(Profile.city_id)
+        stmt = stmt.where(col(City.id).in_(having) if has_profile else col(City.id).not_in(having))
+    count = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    # Exact name matches first, then the biggest cities: what a person searching for "Suzhou" expects.
+    order = [col(City.population).desc(), col(City.id)]
+    if q:
+        order.insert(0, (col(City.search_name) == fold(q.strip())).desc())
+    rows = session.exec(stmt.order_by(*order).offset((page - 1) * per_page).limit(per_page)).all()
+    return list(rows), int(count)
+
+
+def get_city(session: Session, city_id: int, *, field: str | None = None) -> City:
+    city = session.get(City, city_id)
+    if city is None:
+        raise NotFound("city", city_id, field)
+    return city
+
+
+def find_city(session: Session, text: str) -> City:
+    """A city by id/geonameid or by name (exact, accent-insensitive; the most populous on ties)."""
+    if text.strip().isdigit():
+        return get_city(session, int(text))
+    rows, _ = list_cities(session, q=text, per_page=1)
+    if not rows or rows[0].search_name != fold(text.strip()):
+        raise NotFound("city", repr(text))
+    return rows[0]
+
+
+def create_city(session: Session, data: CityCreate) -> City:
+    if session.get(Country, data.country) is None:
+        raise NotFound("country", data.country, "country")
+    for _ in range(5):  # another writer may take the same id: retry with the next one
+        next_id = max(CUSTOM_ID_START, (session.exec(select(func.max(City.id))).one() or 0) + 1)
+        city = City(id=next_id, search_name=fold(data.name), is_custom=True, **data.model_dump())
+        session.add(city)
+        try:
+            session.commit()
+            return city
+        except IntegrityError:
+            session.rollback()
+    raise Conflict("could not allocate a city id; try again")
+
+
+def update_city(session: Session, city: City, data: CityUpdate) -> City:
+    changes = data.model_dump(exclude_unset=True)
+    for key, value in changes.items():
+        if value is None:
+            continue
+        setattr(city, key, value)
+    if "name" in changes and data.name:
+        city.search_name = fold(data.name)
+    city.updated_at = utcnow()
+    session.add(city)
+    session.commit()
+    return city
+
+
+# ---------------------------------------------------------------- profiles
+def get_profile(session: Session, city_id: int) -> Profile | None:
+    return session.get(Profile, city_id)
+
+
+def put_profile(session: Session, city: City, data: ProfileIn) -> Profile:
+    profile = session.get(Profile, city.id) or Profile(city_id=city.id)
+    values = data.model_dump()
+    values["contact_email"] = str(data.contact_email) if data.contact_email else None
+    for key, value in values.items():
+        setattr(profile, key, value)
+    profile.illustrative = False
+    profile.updated_at = utcnow()
+    session.add(profile)
+    session.commit()
+    return profile
+
+
+# ---------------------------------------------------------------- partnerships
+def partner_ids(session: Session, city_id: int) -> set[int]:
+    rows = session.exec(
+        select(Partnership.city_a_id, Partnership.city_b_id).where(
+            or_(Partnership.city_a_id == city_id, Partnership.city_b_id == city_id)
+        )
+    ).all()
+    return {b if a == city_id else a for a, b in rows}
+
+
+def list_partnerships(
+    session: Session, *, city: int | None = None, status: str | None = None, page: int = 1, per_page: int = 50
+) -> tuple[list[Partnership], int]:
+    stmt = select(Partnership)
+    if city is not None:
+        stmt = stmt.where(or_(Partnership.city_a_id == city, Partnership.city_b_id == city))
+    if status:
+        stmt = stmt.where(Partnership.status == status)
+    count = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = session.exec(stmt.order_by(col(Partnership.id)).offset((page - 1) * per_page).limit(per_page)).all()
+    return list(rows), int(count)
+
+
+def create_partnership(session: Session, data: PartnershipCreate) -> Partnership:
+    if data.city_a_id == data.city_b_id:
+        raise Conflict("a city cannot twin with itself")
+    get_city(session, data.city_a_id, field="city_a_id")
+    get_city(session, data.city_b_id, field="city_b_id")
+    a, b = sorted((data.city_a_id, data.city_b_id))
+    existing = session.exec(select(Partnership).where(Partnership.city_a_id == a, Partnership.city_b_id == b)).first()
+    if existing is not None:
+        raise Conflict(f"partnership {a}–{b} already exists (id {existing.id})")
+    row = Partnership(
+        city_a_id=a, city_b_id=b, status=data.status, since=data.since, sectors=list(data.sectors), source=data.source
+    )
+    session.add(row)
+    session.commit()
+    return row
+
+
+# ---------------------------------------------------------------- score sets
+def latest_score_set_for_city(session: Session, city_id: int) -> ScoreSet | None:
+    sub = (
+        select(func.max(Suggestion.score_set_id))
+        .join(ScoreSet, col(ScoreSet.id) == col(Suggestion.score_set_id))
+        .where(Suggestion.city_id == city_id, ScoreSet.status == "complete")
+    )
+    set_id = session.exec(sub).one()
+    return session.get(ScoreSet, set_id) if set_id is not None else None
+
+
+def stored_suggestions(session: Session, score_set_id: int, city_id: int, k: int) -> list[Suggestion]:
+    stmt = (
+        select(Suggestion)
+        .where(Suggestion.score_set_id == score_set_id, Suggestion.city_id == city_id)
+        .order_by(col(Suggestion.rank))
+        .limit(k)
+    )
+    return list(session.exec(stmt).all())
+
+
+def active_city_ids(session: Session) -> list[int]:
+    """Cities that take part: with a profile or at least one partnership."""
+    ids = set(session.exec(select(Profile.city_id)).all())
+    ids |= set(session.exec(select(Partnership.city_a_id)).all())
+    ids |= set(session.exec(select(Partnership.city_b_id)).all())
+    return sorted(ids)
+
+
+def all_city_ids(session: Session) -> list[int]:
+    return list(session.exec(select(City.id).order_by(col(City.id))).all())
+
+
+# ---------------------------------------------------------------- jobs
+def get_job(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound("job", job_id)
+    return job
+
+
+def record_chunk(session: Session, job_id: str, chunk: int, size: int) -> int:
+    """Mark a chunk done (idempotent) and return the job's number of finished cities."""
+    if session.get(JobChunk, (job_id, chunk)) is None:
+        session.add(JobChunk(job_id=job_id, chunk=chunk, size=size))
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+    done = session.exec(select(func.coalesce(func.sum(JobChunk.size), 0)).where(JobChunk.job_id == job_id)).one()
+    session.execute(update(Job).where(col(Job.id) == job_id).values(done=int(done)))
+    return int(done)
+
+
+def done_chunks(session: Session, job_id: str) -> set[int]:
+    return set(session.exec(select(JobChunk.chunk).where(JobChunk.job_id == job_id)).all())
+
+
+def replace_suggestions(
+    session: Session, score_set_id: int, city_ids: Sequence[int], rows: list[dict[str, Any]]
+) -> None:
+    """Write a chunk's suggestions; a rerun of the same chunk replaces them (idempotent)."""
+    session.execute(
+        delete(Suggestion).where(col(Suggestion.score_set_id) == score_set_id, col(Suggestion.city_id).in_(city_ids))
+    )
+    if rows:
+        session.execute(Suggestion.__table__.insert(), rows)  # type: ignore[attr-defined]

@@ -1,0 +1,176 @@
+"""Re-scoring jobs: create, run (a dispatcher that fans out chunks), record progress, publish the score set.
+
+The same functions run in-process (embedded mode: a background thread, or inline) and inside Celery tasks
+(:mod:`workers.tasks`). Every step is idempotent, so a chunk redelivered after a worker died is simply redone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col
+
+from . import crud
+from .config import Settings
+from .models import Job, ScoreSet, utcnow
+from .scoring import MatcherService
+
+log = logging.getLogger(__name__)
+
+ChunkDispatcher = Callable[[str, int, list[int]], None]
+
+
+def create_job(session: Session, *, kind: str, city_ids: Sequence[int] | None, scope: str = "active") -> Job:
+    if city_ids is None:
+        ids = crud.all_city_ids(session) if scope == "all" else crud.active_city_ids(session)
+    else:
+        ids = sorted(set(int(i) for i in city_ids))
+    job = Job(
+        id=str(uuid.uuid4()),
+        kind=kind,
+        state="queued",
+        total=len(ids),
+        params={"city_ids": ids if city_ids is not None else None, "scope": scope if city_ids is None else "cities"},
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def job_city_ids(session: Session, job: Job) -> list[int]:
+    ids = job.params.get("city_ids")
+    if ids is not None:
+        return [int(i) for i in ids]
+    scope = job.params.get("scope", "active")
+    return crud.all_city_ids(session) if scope == "all" else crud.active_city_ids(session)
+
+
+def chunks(ids: Sequence[int], size: int) -> list[list[int]]:
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+def start(engine: Engine, settings: Settings, matchers: MatcherService, job_id: str, dispatch: ChunkDispatcher) -> None:
+    """The dispatcher: open (or reuse) the job's score set, then hand every unfinished chunk to ``dispatch``."""
+    with Session(engine, expire_on_commit=False) as session:
+        job = crud.get_job(session, job_id)
+        if job.state in {"succeeded", "failed"}:
+            return
+        ids = job_city_ids(session, job)
+        built = matchers.get(session)
+        if job.score_set_id is None:
+            score_set = ScoreSet(
+                status="running",
+                scope=str(job.params.get("scope", "active")),
+                model_version=built.model_version,
+                k=settings.STORED_SUGGESTIONS,
+                n_cities=len(ids),
+                job_id=job.id,
+            )
+            session.add(score_set)
+            session.flush()
+            job.score_set_id = score_set.id
+        job.state = "running"
+        job.total = len(ids)
+        job.started_at = job.started_at or utcnow()
+        session.add(job)
+        session.commit()
+        finished = crud.done_chunks(session, job_id)
+    parts = chunks(ids, settings.RESCORE_CHUNK)
+    if not parts:
+        finish(engine, job_id)
+        return
+    for n, part in enumerate(parts):
+        if n not in finished:
+            dispatch(job_id, n, part)
+
+
+def run_chunk(engine: Engine, matchers: MatcherService, job_id: str, chunk: int, city_ids: list[int]) -> int:
+    """Score one chunk of cities into the job's score set; returns how many cities the job has finished."""
+    with Session(engine, expire_on_commit=False) as session:
+        job = crud.get_job(session, job_id)
+        if job.state in {"succeeded", "failed"} or job.score_set_id is None:
+            return job.done
+        built = matchers.get(session)
+        table = built.table
+        present = [i for i in city_ids if i in table.row_of_id]
+        rows = np.array([table.row_of_id[i] for i in present], np.int64)
+        k = int(session.get(ScoreSet, job.score_set_id).k)  # type: ignore[union-attr]
+        records: list[dict[str, Any]] = []
+        for city_id, suggestions in zip(present, built.matcher.suggest_many(rows, k), strict=True):
+            for rank, s in enumerate(suggestions, start=1):
+                records.append(
+                    {
+                        "score_set_id": job.score_set_id,
+                        "city_id": city_id,
+                        "rank": rank,
+                        "candidate_id": s.city_id,
+                        "score": s.score,
+                        "components": s.components,
+                        "sectors": [{"sector": f.sector, "score": f.score, "reason": f.reason} for f in s.sectors],
+                        "distance_km": s.distance_km,
+                    }
+                )
+        crud.replace_suggestions(session, job.score_set_id, city_ids, records)
+        done = crud.record_chunk(session, job_id, chunk, len(city_ids))
+        session.commit()
+        total = job.total
+    if done >= total:
+        finish(engine, job_id)
+    return done
+
+
+def finish(engine: Engine, job_id: str) -> None:
+    """Publish the score set (readers switch to it atomically) and mark the job succeeded; idempotent."""
+    with Session(engine) as session:
+        job = crud.get_job(session, job_id)
+        now = utcnow()
+        if job.score_set_id is not None:
+            session.execute(
+                update(ScoreSet)
+                .where(col(ScoreSet.id) == job.score_set_id, col(ScoreSet.status) == "running")
+                .values(status="complete", completed_at=now)
+            )
+        session.execute(
+            update(Job)
+            .where(col(Job.id) == job_id, col(Job.state).in_(["queued", "running"]))
+            .values(state="succeeded", finished_at=now, done=Job.total)
+        )
+        session.commit()
+    log.info("job %s succeeded", job_id)
+
+
+def fail(engine: Engine, job_id: str, error: str) -> None:
+    with Session(engine) as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            return
+        job.state = "failed"
+        job.error = error[:2000]
+        job.finished_at = utcnow()
+        if job.score_set_id is not None:
+            session.execute(update(ScoreSet).where(col(ScoreSet.id) == job.score_set_id).values(status="failed"))
+        session.add(job)
+        session.commit()
+
+
+def run_inline(engine: Engine, settings: Settings, matchers: MatcherService, job_id: str) -> None:
+    """Run a whole job in this process (embedded mode)."""
+    try:
+        start(engine, settings, matchers, job_id, lambda j, n, ids: run_chunk(engine, matchers, j, n, ids) and None)
+    except Exception as e:  # the job records its failure; the caller's request is not affected
+        log.exception("job %s failed", job_id)
+        fail(engine, job_id, f"{type(e).__name__}: {e}")
+
+
+def run_in_thread(engine: Engine, settings: Settings, matchers: MatcherService, job_id: str) -> threading.Thread:
+    thread = threading.Thread(
+        target=run_inline, args=(engine, settings, matchers, job_id), name=f"job-{job_id[:8]}", daemon=True
+    )
+    thread.start()
+    return thread

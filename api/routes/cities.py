@@ -1,0 +1,206 @@
+"""Cities, their profiles, their suggestions, and pair explanations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, url_for
+from flask_openapi3 import APIBlueprint, Tag
+
+from matcher import Filters
+from matcher.model import describe
+from matcher.sectors import label
+
+from .. import crud
+from ..errors import ApiError
+from ..schemas import (
+    CityCreate,
+    CityList,
+    CityPath,
+    CityPublic,
+    CityQuery,
+    CityUpdate,
+    ErrorResponse,
+    PairExplanation,
+    PairPath,
+    ProfileIn,
+    ProfilePublic,
+    SuggestionList,
+    SuggestionQuery,
+)
+from ..services import db, services
+
+bp = APIBlueprint("cities", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="cities")])
+ERRORS: dict[Any, Any] = {404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse}
+
+
+def _city_or_404(city_id: int, field: str | None = None) -> Any:
+    try:
+        return crud.get_city(db(), city_id, field=field)
+    except crud.NotFound as e:
+        raise ApiError(404, str(e), e.field) from e
+
+
+def _public(city: Any) -> dict[str, Any]:
+    return crud.cities_public(db(), [city])[0].model_dump(mode="json")
+
+
+@bp.get("/cities", responses={200: CityList, **ERRORS})
+def list_cities(query: CityQuery) -> Any:
+    """Search the gazetteer and custom cities (name search is accent-insensitive), with paging."""
+    rows, count = crud.list_cities(
+        db(),
+        q=query.q,
+        country=query.country,
+        geonameid=query.geonameid,
+        has_profile=query.has_profile,
+        page=query.page,
+        per_page=query.per_page,
+    )
+    data = [c.model_dump(mode="json") for c in crud.cities_public(db(), rows)]
+    return {"data": data, "count": count, "page": query.page, "per_page": query.per_page}
+
+
+@bp.post("/cities", responses={201: CityPublic, **ERRORS})
+def create_city(body: CityCreate) -> Any:
+    """Create a custom city outside the gazetteer; answers 201 with a Location header."""
+    try:
+        city = crud.create_city(db(), body)
+    except crud.NotFound as e:
+        raise ApiError(422, str(e), e.field) from e
+    except crud.Conflict as e:
+        raise ApiError(409, str(e)) from e
+    resp: Response = jsonify(_public(city))
+    resp.status_code = 201
+    resp.headers["Location"] = url_for("cities.get_city", id=city.id)
+    return resp
+
+
+@bp.get("/cities/<int:id>", responses={200: CityPublic, **ERRORS})
+def get_city(path: CityPath) -> Any:
+    return _public(_city_or_404(path.id))
+
+
+@bp.patch("/cities/<int:id>", responses={200: CityPublic, **ERRORS})
+def update_city(path: CityPath, body: CityUpdate) -> Any:
+    """Update a city's fields (only those sent)."""
+    city = _city_or_404(path.id)
+    return _public(crud.update_city(db(), city, body))
+
+
+def _profile_public(profile: Any, job_id: str | None = None) -> dict[str, Any]:
+    out = ProfilePublic.model_validate(profile, from_attributes=True).model_dump(mode="json")
+    out["rescore_job"] = job_id
+    return out
+
+
+@bp.get("/cities/<int:id>/profile", responses={200: ProfilePublic, **ERRORS})
+def get_profile(path: CityPath) -> Any:
+    """What the city offers and seeks, per sector, and its preferences."""
+    _city_or_404(path.id)
+    profile = crud.get_profile(db(), path.id)
+    if profile is None:
+        raise ApiError(404, f"city {path.id} has no profile yet")
+    return _profile_public(profile)
+
+
+@bp.put("/cities/<int:id>/profile", responses={200: ProfilePublic, **ERRORS})
+def put_profile(path: CityPath, body: ProfileIn) -> Any:
+    """Create or replace the profile; this triggers re-scoring of the city (``rescore_job`` in the answer)."""
+    city = _city_or_404(path.id)
+    unknown = [c for c in body.pref_countries if c not in crud.country_names(db())]
+    if unknown:
+        raise ApiError(422, f"unknown country codes: {', '.join(unknown)}", "pref_countries")
+    profile = crud.put_profile(db(), city, body)
+    svc = services()
+    svc.matchers.invalidate()
+    job_id = None
+    try:
+        job_id = svc.submit(db(), kind="rescore_city", city_ids=[city.id]).id
+    except ApiError:  # the profile is saved; re-scoring will happen with the next batch run
+        job_id = None
+    return _profile_public(profile, job_id)
+
+
+def _filters(query: SuggestionQuery) -> Filters:
+    return Filters(
+        countries=frozenset(query.country or ()),
+        sectors=frozenset(query.sector or ()),
+        min_population=query.min_population,
+        max_population=query.max_population,
+        max_distance_km=query.max_distance_km,
+    )
+
+
+@bp.get("/cities/<int:id>/suggestions", responses={200: SuggestionList, **ERRORS})
+def suggestions(path: CityPath, query: SuggestionQuery) -> Any:
+    """Ranked partner suggestions with score, components and collaboration sectors.
+
+    Without filters the answer comes from the newest complete score set that covers the city (a batch re-scoring
+    run); with filters, or when no set covers the city yet, it is computed live over every candidate
+    (``score_set.live`` is then true). By default at most a third of the list comes from one country, unless
+    you filter by country.
+    """
+    city = _city_or_404(path.id)
+    session = db()
+    svc = services()
+    if not query.filtered():
+        score_set = crud.latest_score_set_for_city(session, city.id)
+        if score_set is not None and score_set.id is not None and query.k <= score_set.k:
+            stored = crud.stored_suggestions(session, score_set.id, city.id, query.k)
+            cands = {
+                c.id: c for c in crud.cities_public(session, [crud.get_city(session, s.candidate_id) for s in stored])
+            }
+            data = [
+                {
+                    "city": cands[s.candidate_id].model_dump(mode="json"),
+                    "score": s.score,
+                    "components": s.components,
+                    "sectors": [{**f, "label": label(f["sector"])} for f in s.sectors],
+                    "distance_km": s.distance_km,
+                    "rank": s.rank,
+                }
+                for s in stored
+            ]
+            meta = {
+                "id": score_set.id,
+                "live": False,
+                "model_version": score_set.model_version,
+                "created_at": score_set.created_at.isoformat(),
+                "completed_at": score_set.completed_at.isoformat() if score_set.completed_at else None,
+            }
+            return {"data": data, "count": len(data), "score_set": meta}
+    built = svc.matchers.get(session)
+    row = built.table.row(city.id)
+    results = built.matcher.suggest(row, query.k, _filters(query))
+    cities = {c.id: c for c in crud.cities_public(session, [crud.get_city(session, s.city_id) for s in results])}
+    data = [
+        {"city": cities[s.city_id].model_dump(mode="json"), **describe(s), "rank": rank}
+        for rank, s in enumerate(results, start=1)
+    ]
+    return {
+        "data": data,
+        "count": len(data),
+        "score_set": {"id": None, "live": True, "model_version": built.model_version},
+    }
+
+
+@bp.get("/pairs/<int:a>/<int:b>", responses={200: PairExplanation, **ERRORS})
+def pair(path: PairPath) -> Any:
+    """The full explanation of one pair: every component, the weights, sectors with reasons."""
+    if path.a == path.b:
+        raise ApiError(422, "a pair needs two different cities", "b")
+    a = _city_or_404(path.a, "a")
+    b = _city_or_404(path.b, "b")
+    session = db()
+    built = services().matchers.get(session)
+    s = built.matcher.explain(built.table.row(a.id), built.table.row(b.id))
+    pub = {c.id: c.model_dump(mode="json") for c in crud.cities_public(session, [a, b])}
+    return {
+        "city": pub[a.id],
+        "partner": pub[b.id],
+        **describe(s),
+        "weights": built.matcher.weights_,
+        "already_partners": b.id in crud.partner_ids(session, a.id),
+        "model_version": built.model_version,
+    }

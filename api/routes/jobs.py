@@ -1,0 +1,64 @@
+"""Batch re-scoring jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, url_for
+from flask_openapi3 import APIBlueprint, Tag
+
+from .. import crud
+from ..errors import ApiError
+from ..models import Job
+from ..schemas import ErrorResponse, JobPath, JobPublic, RescoreRequest
+from ..services import db, services
+
+bp = APIBlueprint("jobs", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="jobs")])
+
+
+def job_public(job: Job) -> dict[str, Any]:
+    progress = (job.done / job.total) if job.total else (1.0 if job.state == "succeeded" else 0.0)
+    return JobPublic(
+        id=job.id,
+        kind=job.kind,
+        state=job.state,
+        total=job.total,
+        done=job.done,
+        progress=round(min(progress, 1.0), 4),
+        params={k: v for k, v in (job.params or {}).items() if k != "city_ids"}
+        | {"n_cities": len(job.params.get("city_ids") or []) or job.total},
+        score_set_id=job.score_set_id,
+        result=job.result or {},
+        error=job.error,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    ).model_dump(mode="json")
+
+
+@bp.post("/jobs/rescore", responses={202: JobPublic, 404: ErrorResponse, 422: ErrorResponse, 503: ErrorResponse})
+def rescore(body: RescoreRequest) -> Any:
+    """Re-score all cities (or those listed). Answers 202 with the job and its Location; 503 if Redis is down."""
+    session = db()
+    if body.city_ids is not None:
+        if not body.city_ids:
+            raise ApiError(422, "city_ids must not be empty (omit it to rescore every city)", "city_ids")
+        missing = [i for i in body.city_ids if session.get(crud.City, i) is None]
+        if missing:
+            raise ApiError(404, f"unknown city ids: {missing[:10]}", "city_ids")
+    job = services().submit(session, kind="rescore", city_ids=body.city_ids, scope=body.scope)
+    resp: Response = jsonify(job_public(job))
+    resp.status_code = 202
+    resp.headers["Location"] = url_for("jobs.get_job", id=job.id)
+    return resp
+
+
+@bp.get("/jobs/<id>", responses={200: JobPublic, 404: ErrorResponse})
+def get_job(path: JobPath) -> Any:
+    """A job's state and progress."""
+    try:
+        job = crud.get_job(db(), path.id)
+    except crud.NotFound as e:
+        raise ApiError(404, str(e)) from e
+    db().refresh(job)
+    return job_public(job)

@@ -1,0 +1,66 @@
+"""The partnership network: existing twinnings (seeded from Wikidata) and new ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, url_for
+from flask_openapi3 import APIBlueprint, Tag
+
+from .. import crud
+from ..errors import ApiError
+from ..models import Partnership
+from ..schemas import ErrorResponse, PartnershipCreate, PartnershipList, PartnershipPublic, PartnershipQuery
+from ..services import db, services
+
+bp = APIBlueprint("partnerships", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="partnerships")])
+ERRORS: dict[Any, Any] = {404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse}
+
+
+def _public(rows: list[Partnership]) -> list[dict[str, Any]]:
+    session = db()
+    ids = {r.city_a_id for r in rows} | {r.city_b_id for r in rows}
+    cities = {c.id: c for c in crud.cities_public(session, [crud.get_city(session, i) for i in ids])}
+    return [
+        PartnershipPublic(
+            id=r.id or 0,
+            city_a=cities[r.city_a_id],
+            city_b=cities[r.city_b_id],
+            status=r.status,
+            since=r.since,
+            sectors=r.sectors or [],
+            source=r.source,
+            created_at=r.created_at,
+        ).model_dump(mode="json")
+        for r in rows
+    ]
+
+
+@bp.get("/partnerships", responses={200: PartnershipList, **ERRORS})
+def list_partnerships(query: PartnershipQuery) -> Any:
+    """Partnerships, optionally of one city, with paging."""
+    if query.city is not None:
+        try:
+            crud.get_city(db(), query.city, field="city")
+        except crud.NotFound as e:
+            raise ApiError(404, str(e), e.field) from e
+    rows, count = crud.list_partnerships(
+        db(), city=query.city, status=query.status, page=query.page, per_page=query.per_page
+    )
+    return {"data": _public(rows), "count": count, "page": query.page, "per_page": query.per_page}
+
+
+@bp.post("/partnerships", responses={201: PartnershipPublic, **ERRORS})
+def create_partnership(body: PartnershipCreate) -> Any:
+    """Record a partnership between two cities (stored once per pair, in either order)."""
+    try:
+        row = crud.create_partnership(db(), body)
+    except crud.NotFound as e:
+        raise ApiError(404, str(e), e.field) from e
+    except crud.Conflict as e:
+        raise ApiError(409, str(e)) from e
+    services().matchers.invalidate()
+    resp: Response = jsonify(_public([row])[0])
+    resp.status_code = 201
+    resp.headers["Location"] = url_for("partnerships.list_partnerships", city=row.city_a_id)
+    return resp

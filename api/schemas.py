@@ -1,0 +1,283 @@
+"""API shapes (pydantic): what clients send and what they get back. Tables live in :mod:`api.models`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from matcher.sectors import SECTOR_KEYS
+
+SectorKey = Literal[SECTOR_KEYS]  # type: ignore[valid-type]
+Weight = Annotated[float, Field(ge=0.0, le=1.0)]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, upper case")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- cities
+class CityBase(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    country: CountryCode
+    admin1: str = Field(default="", max_length=20)
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    population: int = Field(default=0, ge=0, le=100_000_000)
+    timezone: str = Field(default="", max_length=60)
+
+
+class CityCreate(CityBase):
+    """A custom city outside the gazetteer (gazetteer cities come from the seed)."""
+
+
+class CityUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    admin1: str | None = Field(default=None, max_length=20)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    population: int | None = Field(default=None, ge=0, le=100_000_000)
+    timezone: str | None = Field(default=None, max_length=60)
+
+
+class CityPublic(BaseModel):
+    id: int
+    geonameid: int | None
+    name: str
+    country: str
+    country_name: str | None = None
+    admin1: str
+    latitude: float
+    longitude: float
+    population: int
+    timezone: str
+    is_custom: bool
+    has_profile: bool = False
+
+
+class CityList(BaseModel):
+    data: list[CityPublic]
+    count: int
+    page: int
+    per_page: int
+
+
+class CityQuery(Strict):
+    q: str | None = Field(default=None, max_length=100, description="name search, accent-insensitive")
+    country: CountryCode | None = None
+    geonameid: int | None = None
+    has_profile: bool | None = None
+    page: int = Field(default=1, ge=1, le=100_000)
+    per_page: int = Field(default=20, ge=1, le=200)
+
+
+class CityPath(BaseModel):
+    id: int = Field(description="the city's id as the API returns it (a gazetteer city's id is its geonameid)")
+
+
+# ---------------------------------------------------------------- profiles
+class ProfileIn(Strict):
+    offers: dict[SectorKey, Weight] = Field(default_factory=dict, description="sector → weight in [0, 1]")
+    seeks: dict[SectorKey, Weight] = Field(default_factory=dict, description="sector → weight in [0, 1]")
+    description: str = Field(default="", max_length=5000)
+    pref_countries: list[CountryCode] = Field(default_factory=list, max_length=50)
+    pref_min_population: int | None = Field(default=None, ge=0)
+    pref_max_population: int | None = Field(default=None, ge=0)
+    pref_languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] = Field(default_factory=list, max_length=20)
+    seeking_partners: bool = True
+    contact_name: str | None = Field(default=None, max_length=200)
+    contact_email: EmailStr | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> ProfileIn:
+        lo, hi = self.pref_min_population, self.pref_max_population
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError("pref_min_population must not exceed pref_max_population")
+        return self
+
+
+class ProfilePublic(BaseModel):
+    city_id: int
+    offers: dict[str, float]
+    seeks: dict[str, float]
+    description: str
+    pref_countries: list[str]
+    pref_min_population: int | None
+    pref_max_population: int | None
+    pref_languages: list[str]
+    seeking_partners: bool
+    contact_name: str | None
+    contact_email: str | None
+    illustrative: bool
+    updated_at: datetime
+    rescore_job: str | None = None
+
+
+# ---------------------------------------------------------------- suggestions
+class SuggestionQuery(Strict):
+    k: int = Field(default=10, ge=1, le=100)
+    country: list[CountryCode] | None = Field(default=None, description="only candidates in these countries")
+    sector: list[SectorKey] | None = Field(default=None, description="only candidates whose profile names a sector")
+    min_population: int | None = Field(default=None, ge=0)
+    max_population: int | None = Field(default=None, ge=0)
+    max_distance_km: float | None = Field(default=None, gt=0, le=20_100)
+
+    @field_validator("country", "sector", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [p for p in v.split(",") if p]
+        if isinstance(v, list):
+            return [p for item in v for p in str(item).split(",") if p]
+        return v
+
+    @model_validator(mode="after")
+    def _range(self) -> SuggestionQuery:
+        lo, hi = self.min_population, self.max_population
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError("min_population must not exceed max_population")
+        return self
+
+    def filtered(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.country, self.sector, self.min_population, self.max_population, self.max_distance_km)
+        )
+
+
+class SectorFitPublic(BaseModel):
+    sector: str
+    label: str
+    score: float
+    reason: str
+
+
+class SuggestionPublic(BaseModel):
+    city: CityPublic
+    score: float = Field(ge=0, le=1)
+    components: dict[str, float]
+    sectors: list[SectorFitPublic]
+    distance_km: float
+    rank: int
+
+
+class ScoreSetPublic(BaseModel):
+    id: int | None
+    live: bool
+    model_version: str
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+class SuggestionList(BaseModel):
+    data: list[SuggestionPublic]
+    count: int
+    score_set: ScoreSetPublic
+
+
+class PairPath(BaseModel):
+    a: int
+    b: int
+
+
+class PairExplanation(BaseModel):
+    city: CityPublic
+    partner: CityPublic
+    score: float
+    components: dict[str, float]
+    weights: dict[str, float]
+    sectors: list[SectorFitPublic]
+    distance_km: float
+    already_partners: bool
+    model_version: str
+
+
+# ---------------------------------------------------------------- jobs
+class RescoreRequest(Strict):
+    city_ids: list[int] | None = Field(default=None, max_length=50_000, description="omit to rescore every city")
+    scope: Literal["active", "all"] = Field(
+        default="active", description="without city_ids: 'active' = cities with a profile or a partnership; 'all'"
+    )
+
+
+class JobPath(BaseModel):
+    id: str = Field(max_length=36)
+
+
+class JobPublic(BaseModel):
+    id: str
+    kind: str
+    state: str
+    total: int
+    done: int
+    progress: float
+    params: dict[str, Any]
+    score_set_id: int | None
+    result: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+# ---------------------------------------------------------------- partnerships
+class PartnershipCreate(Strict):
+    city_a_id: int
+    city_b_id: int
+    status: Literal["active", "dormant", "proposed", "ended"] = "active"
+    since: int | None = Field(default=None, ge=1900, le=2100)
+    sectors: list[SectorKey] = Field(default_factory=list)
+    source: str = Field(default="user", max_length=40)
+
+
+class PartnershipQuery(Strict):
+    city: int | None = Field(default=None, description="only partnerships of this city")
+    status: str | None = None
+    page: int = Field(default=1, ge=1)
+    per_page: int = Field(default=50, ge=1, le=200)
+
+
+class PartnershipPublic(BaseModel):
+    id: int
+    city_a: CityPublic
+    city_b: CityPublic
+    status: str
+    since: int | None
+    sectors: list[str]
+    source: str
+    created_at: datetime
+
+
+class PartnershipList(BaseModel):
+    data: list[PartnershipPublic]
+    count: int
+    page: int
+    per_page: int
+
+
+class SectorPublic(BaseModel):
+    key: str
+    label: str
+    description: str
+
+
+class SectorList(BaseModel):
+    data: list[SectorPublic]
+    count: int
+
+
+class ErrorField(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    status: int
+    message: str
+    fields: list[ErrorField]
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,136 @@
+"""Builds the matcher from the database and keeps it cached until the data or the model changes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from matcher import CityTable, CountryTable, ProfileData, TwinningMatcher
+
+from .config import Settings
+from .models import City, Country, Partnership, Profile
+
+log = logging.getLogger(__name__)
+PROFILE_MODEL_VERSION = "profile-v1"
+
+
+@dataclass(frozen=True)
+class Built:
+    matcher: TwinningMatcher
+    table: CityTable
+    model_version: str
+    fingerprint: tuple[Any, ...]
+
+
+def load_likelihood(path: Path) -> Any | None:
+    """The saved partnership-likelihood model, or None when none has been trained yet."""
+    if not path.exists():
+        return None
+    from matcher.likelihood import PartnershipLikelihood
+
+    try:
+        return PartnershipLikelihood.load(path)
+    except Exception:  # a corrupt or incompatible artifact must not take the service down
+        log.exception("could not load the likelihood model at %s; scoring without it", path)
+        return None
+
+
+def profile_data(p: Profile) -> ProfileData:
+    return ProfileData(
+        offers=dict(p.offers or {}),
+        seeks=dict(p.seeks or {}),
+        pref_countries=frozenset(p.pref_countries or ()),
+        pref_min_population=p.pref_min_population,
+        pref_max_population=p.pref_max_population,
+        pref_languages=frozenset(p.pref_languages or ()),
+        seeking_partners=p.seeking_partners,
+    )
+
+
+class MatcherService:
+    """One per process. ``get()`` returns the matcher for the current data, rebuilding it when stale."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._built: Built | None = None
+
+    def fingerprint(self, session: Session) -> tuple[Any, ...]:
+        row = session.exec(
+            select(
+                select(func.count()).select_from(City).scalar_subquery(),
+                select(func.max(City.updated_at)).scalar_subquery(),
+                select(func.count()).select_from(Profile).scalar_subquery(),
+                select(func.max(Profile.updated_at)).scalar_subquery(),
+                select(func.count()).select_from(Partnership).scalar_subquery(),
+                select(func.max(Partnership.id)).scalar_subquery(),
+            )
+        ).one()
+        path = self.settings.model_path()
+        mtime = path.stat().st_mtime if path.exists() else None
+        return (*tuple(row), mtime, self.settings.LIKELIHOOD_WEIGHT, self.settings.MAX_COUNTRY_SHARE)
+
+    def get(self, session: Session | None = None) -> Built:
+        own = session is None
+        sess = session or Session(self.engine)
+        try:
+            fp = self.fingerprint(sess)
+            built = self._built
+            if built is not None and built.fingerprint == fp:
+                return built
+            with self._lock:
+                if self._built is not None and self._built.fingerprint == fp:
+                    return self._built
+                self._built = self._build(sess, fp)
+                return self._built
+        finally:
+            if own:
+                sess.close()
+
+    def invalidate(self) -> None:
+        self._built = None
+
+    def _build(self, session: Session, fp: tuple[Any, ...]) -> Built:
+        cities = pd.DataFrame(
+            session.exec(
+                select(City.id, City.geonameid, City.name, City.country, City.latitude, City.longitude, City.population)
+            ).all(),
+            columns=["id", "geonameid", "name", "country", "latitude", "longitude", "population"],
+        )
+        cities["geonameid"] = cities["geonameid"].fillna(-1).astype(np.int64)
+        profiles = {p.city_id: profile_data(p) for p in session.exec(select(Profile)).all()}
+        countries = CountryTable.from_records(
+            {"code": c.code, "continent": c.continent, "languages": c.languages}
+            for c in session.exec(select(Country)).all()
+        )
+        table = CityTable.build(cities, profiles, countries)
+        pairs = session.exec(select(Partnership.city_a_id, Partnership.city_b_id)).all()
+        rows = np.array(
+            [
+                (table.row_of_id[a], table.row_of_id[b])
+                for a, b in pairs
+                if a in table.row_of_id and b in table.row_of_id
+            ],
+            np.int64,
+        ).reshape(-1, 2)
+        likelihood = load_likelihood(self.settings.model_path())
+        weights = {"likelihood": self.settings.LIKELIHOOD_WEIGHT}
+        matcher = TwinningMatcher(
+            weights=weights, likelihood=likelihood, max_country_share=self.settings.MAX_COUNTRY_SHARE
+        ).fit(table, rows)
+        version = PROFILE_MODEL_VERSION
+        if likelihood is not None:
+            version += "+" + str(likelihood.metadata_.get("version", "likelihood"))
+        log.info(
+            "matcher built: %d cities, %d profiles, %d partnerships, %s", len(table), len(profiles), len(rows), version
+        )
+        return Built(matcher, table, version, fp)

@@ -1,0 +1,76 @@
+"""Per-app services (settings, engine, matcher cache, queue), kept in ``app.extensions`` — never module-level."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, g
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from . import jobs
+from .config import Settings
+from .errors import ApiError
+from .models import Job
+from .queue import QueueUnavailable, make_celery, ping, send
+from .scoring import MatcherService
+
+log = logging.getLogger(__name__)
+EXTENSION = "twinning"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    matchers: MatcherService
+    celery: Any | None = None
+
+    def submit(self, session: Session, *, kind: str, city_ids: list[int] | None, scope: str = "active") -> Job:
+        """Create a job and hand it to the queue (or run it in-process). 503 if the queue is down."""
+        s = self.settings
+        if s.JOBS_MODE == "celery":
+            assert s.REDIS_URL and self.celery is not None
+            try:
+                ping(s.REDIS_URL, s.REDIS_TIMEOUT_S)
+            except QueueUnavailable as e:
+                raise ApiError(503, f"the job queue is unavailable: {e}", service="redis") from e
+        job = jobs.create_job(session, kind=kind, city_ids=city_ids, scope=scope)
+        session.commit()
+        if s.JOBS_MODE == "celery":
+            try:
+                send(self.celery, "twinning.rescore_all", [job.id], s.REDIS_TIMEOUT_S)
+            except QueueUnavailable as e:
+                session.delete(job)  # nothing half-written: the job never reached the queue
+                session.commit()
+                raise ApiError(503, f"the job queue is unavailable: {e}", service="redis") from e
+        elif s.JOBS_MODE == "sync":
+            jobs.run_inline(self.engine, s, self.matchers, job.id)
+            session.refresh(job)
+        else:
+            jobs.run_in_thread(self.engine, s, self.matchers, job.id)
+        return job
+
+
+def build_services(settings: Settings, engine: Engine) -> Services:
+    celery = make_celery(settings) if settings.JOBS_MODE == "celery" else None
+    return Services(settings=settings, engine=engine, matchers=MatcherService(settings, engine), celery=celery)
+
+
+def services() -> Services:
+    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+
+
+def db() -> Session:
+    """The request's session (one per request, closed at teardown)."""
+    if "db" not in g:
+        g.db = Session(services().engine, expire_on_commit=False)
+    return g.db  # type: ignore[no-any-return]
+
+
+def close_db(_exc: BaseException | None = None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()
