@@ -478,7 +478,7 @@ class PartnershipLikelihood(BaseEstimator):
         n_candidates: int = 300,
         inner_folds: int = 5,
         stage1_negatives: int = 40,
-        stage1_hard_negatives: int = 20,
+        stage1_hard_negatives: int = 0,
         neg_per_source: int = 60,
         max_iter: int = 250,
         learning_rate: float = 0.06,

@@ -80,7 +80,7 @@ class SeedReport:
 
 def load_all(engine: Engine, *, demo: bool = True, progress: Callable[[str], None] | None = None) -> SeedReport:
     """Load everything shipped in ``seed/`` into the database behind ``engine``."""
-    from api.models import City, Country, Partnership, Profile, utcnow
+    from api.models import City, Country, Partnership, utcnow
 
     say = progress or (lambda msg: log.info(msg))
     countries = read_countries()
@@ -143,41 +143,41 @@ def load_all(engine: Engine, *, demo: bool = True, progress: Callable[[str], Non
             ],
             ["city_a_id", "city_b_id"],
         )
-        n_profiles = 0
-        if demo:
-            doc = json.loads(DEMO_PROFILES_FILE.read_text(encoding="utf-8"))
-            existing = {
-                row[0]
-                for row in conn.execute(
-                    select(Profile.city_id).where(Profile.illustrative == False)  # type: ignore[arg-type]  # noqa: E712
-                )
-            }
-            rows = [
-                {
-                    "city_id": p["geonameid"],
-                    "offers": p["offers"],
-                    "seeks": p["seeks"],
-                    "description": p["description"],
-                    "pref_countries": p["pref_countries"],
-                    "pref_languages": [],
-                    "seeking_partners": p["seeking_partners"],
-                    "contact_name": p["contact_name"],
-                    "contact_email": p["contact_email"],
-                    "illustrative": True,
-                    "updated_at": now,
-                }
-                for p in doc["profiles"]
-                if p["geonameid"] not in existing  # never overwrite a profile a user has edited
-            ]
-            say(f"demo profiles: {len(rows)} (illustrative)")
-            upsert(conn, Profile.__table__, rows, ["city_id"])  # type: ignore[attr-defined]
-            n_profiles = len(rows)
+        n_profiles = load_demo_profiles(conn, now) if demo else 0
         counts = (
             conn.execute(select(func.count()).select_from(Country)).scalar_one(),
             conn.execute(select(func.count()).select_from(City)).scalar_one(),
             conn.execute(select(func.count()).select_from(Partnership)).scalar_one(),
         )
     return SeedReport(counts[0], counts[1], counts[2], n_profiles)
+
+
+def load_demo_profiles(conn: Any, now: Any = None) -> int:
+    """Insert the illustrative demo profiles; a profile a user has saved is never overwritten."""
+    from api.models import Profile, utcnow
+
+    doc = json.loads(DEMO_PROFILES_FILE.read_text(encoding="utf-8"))
+    existing = {row[0] for row in conn.execute(select(Profile.city_id))}
+    rows = [
+        {
+            "city_id": p["geonameid"],
+            "offers": p["offers"],
+            "seeks": p["seeks"],
+            "description": p["description"],
+            "pref_countries": p["pref_countries"],
+            "pref_languages": [],
+            "seeking_partners": p["seeking_partners"],
+            "contact_name": p["contact_name"],
+            "contact_email": p["contact_email"],
+            "illustrative": True,
+            "updated_at": now or utcnow(),
+        }
+        for p in doc["profiles"]
+        if p["geonameid"] not in existing
+    ]
+    log.info("demo profiles: %d new (illustrative)", len(rows))
+    upsert(conn, Profile.__table__, rows, ["city_id"])  # type: ignore[attr-defined]
+    return len(rows)
 
 
 def is_seeded(engine: Engine) -> bool:

@@ -1,0 +1,103 @@
+"""Shared fixtures: a real PostgreSQL database (seeded once per run) and apps built by the factory.
+
+The database is ``twinning_test`` on 127.0.0.1:5432 (created if missing); set TEST_DATABASE_URL to use another.
+Redis is the real one at 127.0.0.1:6379 (TEST_REDIS_URL), database 15 so nothing else is touched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+
+from api import create_app
+from api.db import make_engine, migrate
+from seed.load import load_all, load_demo_profiles
+
+TEST_DB = "twinning_test"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _admin_user() -> str:
+    for user in ("postgres", "root"):
+        try:
+            with psycopg.connect(host="127.0.0.1", port=5432, user=user, dbname="test", connect_timeout=3):
+                return user
+        except psycopg.OperationalError:
+            continue
+    raise RuntimeError("PostgreSQL at 127.0.0.1:5432 accepts neither user postgres nor root (run scripts/test.sh)")
+
+
+def _database_url() -> str:
+    if os.environ.get("TEST_DATABASE_URL"):
+        return os.environ["TEST_DATABASE_URL"]
+    user = _admin_user()
+    with psycopg.connect(host="127.0.0.1", port=5432, user=user, dbname="test", autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (TEST_DB,)).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{TEST_DB}"')
+    return f"postgresql+psycopg://{user}@127.0.0.1:5432/{TEST_DB}"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    return _database_url()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    """A freshly migrated and seeded PostgreSQL database for this test run."""
+    eng = make_engine(database_url)
+    with eng.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    migrate(eng)
+    load_all(eng)
+    yield eng
+    eng.dispose()
+
+
+VOLATILE_TABLES = ("suggestion", "jobchunk", "job", "scoreset")
+
+
+def reset_db(engine: Engine) -> None:
+    """Back to the seeded state: no jobs or score sets, demo profiles only, seed partnerships and cities only."""
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(VOLATILE_TABLES)} RESTART IDENTITY CASCADE"))
+        conn.execute(text("DELETE FROM profile"))
+        conn.execute(text("DELETE FROM partnership WHERE source <> 'wikidata'"))
+        conn.execute(text("DELETE FROM city WHERE is_custom"))
+        load_demo_profiles(conn)
+
+
+@pytest.fixture
+def db_engine(engine: Engine) -> Iterator[Engine]:
+    reset_db(engine)
+    yield engine
+
+
+def make_test_app(database_url: str, tmp_path: Any, **overrides: Any) -> Any:
+    settings: dict[str, Any] = {
+        "DATABASE_URL": database_url,
+        "TESTING": True,
+        "JOBS_MODE": "sync",
+        "REDIS_URL": None,
+        "MODEL_PATH": str(tmp_path / "no-model.joblib"),
+        "MIGRATE_ON_START": False,
+        "SECRET_KEY": "test-secret",
+    }
+    settings.update(overrides)
+    return create_app(settings)
+
+
+@pytest.fixture
+def app(db_engine: Engine, database_url: str, tmp_path: Any) -> Any:
+    return make_test_app(database_url, tmp_path)
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
