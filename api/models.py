@@ -117,3 +117,80 @@ class JobChunk(SQLModel, table=True):
     job_id: str = Field(primary_key=True, max_length=36)
     chunk: int = Field(primary_key=True)
     size: int
+
+
+# ---------------------------------------------------------------- accounts and the match workflow (issue 4)
+class User(SQLModel, table=True):
+    """An account: ``official`` (bound to cities), ``coordinator`` (optionally scoped to countries) or ``admin``."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=80, unique=True, index=True)
+    display_name: str = Field(default="", max_length=200)
+    role: str = Field(max_length=20)
+    password_hash: str | None = Field(default=None, max_length=300)
+    cities: list[int] = _json(list)  # an official's cities (city ids)
+    countries: list[str] = _json(list)  # a coordinator's countries; empty = every country
+    active: bool = True
+    demo: bool = False  # a demo account of the embedded mode
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token, stored as the SHA-256 of the secret (the secret itself is shown once)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    prefix: str = Field(default="", max_length=12)  # the first characters, to tell tokens apart
+    label: str = Field(default="", max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Failed console logins, per user name and client address, for rate limiting."""
+
+    __table_args__ = (Index("ix_loginattempt_key_at", "key", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Match(SQLModel, table=True):
+    """A proposed partnership going through review: proposed → under_review → accepted/rejected → confirmed/declined.
+
+    ``city_id`` proposed ``partner_id``; ``version`` grows with every transition (optimistic concurrency).
+    """
+
+    __table_args__ = (Index("ix_match_pair", "city_id", "partner_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    city_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    partner_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    status: str = Field(default="proposed", max_length=20, index=True)
+    message: str = Field(default="", max_length=5000)
+    sectors: list[str] = _json(list)
+    score: float | None = None
+    proposed_by: int | None = Field(default=None, foreign_key="user.id")
+    reviewer_id: int | None = Field(default=None, foreign_key="user.id")
+    decision_note: str = Field(default="", max_length=5000)
+    reason: str = Field(default="", max_length=5000)  # why it was rejected, declined or expired
+    partnership_id: int | None = None
+    version: int = 1
+    expires_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class MatchEvent(SQLModel, table=True):
+    """The append-only audit trail of a match (PostgreSQL refuses UPDATE and DELETE on it with a trigger)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    match_id: int = Field(foreign_key="match.id", index=True)
+    actor_id: int | None = Field(default=None, foreign_key="user.id")
+    actor_name: str = Field(default="", max_length=80)  # "system" for expiry
+    action: str = Field(max_length=20)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str = Field(max_length=20)
+    note: str = Field(default="", max_length=5000)
+    at: datetime = Field(default_factory=utcnow)

@@ -461,6 +461,8 @@ class PartnershipLikelihood(BaseEstimator):
         stage1_negatives: uniformly sampled negatives per source for stage 1.
         stage1_hard_negatives: negatives per source drawn from the first-round
             shortlist (top ``2 * n_candidates``) for a second stage-1 fit; 0 = off.
+        cold_candidates: extra shortlist slots reserved for the best-scored
+            cities with at most ``cold_max_degree`` TRAIN partners.
         neg_per_source: expected number of shortlist negatives per source kept
             for training stage 2 (the rest are subsampled away and the
             probabilities are odds-corrected for the subsampling).
@@ -479,6 +481,8 @@ class PartnershipLikelihood(BaseEstimator):
         inner_folds: int = 5,
         stage1_negatives: int = 40,
         stage1_hard_negatives: int = 0,
+        cold_candidates: int = 100,
+        cold_max_degree: int = 1,
         neg_per_source: int = 60,
         max_iter: int = 250,
         learning_rate: float = 0.06,
@@ -492,6 +496,8 @@ class PartnershipLikelihood(BaseEstimator):
         self.inner_folds = inner_folds
         self.stage1_negatives = stage1_negatives
         self.stage1_hard_negatives = stage1_hard_negatives
+        self.cold_candidates = cold_candidates
+        self.cold_max_degree = cold_max_degree
         self.neg_per_source = neg_per_source
         self.max_iter = max_iter
         self.learning_rate = learning_rate
@@ -555,7 +561,7 @@ class PartnershipLikelihood(BaseEstimator):
                 for start in range(0, len(srcs), self.batch_size):
                     batch = srcs[start : start + self.batch_size]
                     src = fz.sources(batch)
-                    top, _, _ = self._shortlist(fz, src, min(2 * k, n - 1))
+                    top, _, _ = self._shortlist(fz, src, 2 * k, cold=0)
                     pick = rng.integers(0, top.shape[1], (len(batch), h))
                     cand = np.take_along_axis(top, pick, axis=1).ravel()
                     qi = np.repeat(np.arange(len(batch)), h)
@@ -565,7 +571,7 @@ class PartnershipLikelihood(BaseEstimator):
             self._fit_stage1(np.vstack(xs), np.concatenate(ys))
 
         # ---- stage 2: re-rank the shortlist ----------------------------
-        keep_rate = min(1.0, self.neg_per_source / max(k, 1))
+        keep_rate = min(1.0, self.neg_per_source / max(k + self.cold_candidates, 1))
         xs, ys = [], []
         n_pos = n_hit = 0
         for fz, held, srcs in folds:
@@ -574,7 +580,7 @@ class PartnershipLikelihood(BaseEstimator):
                 src = fz.sources(batch)
                 top, s1, rank = self._shortlist(fz, src, k)
                 m = len(batch)
-                qi = np.repeat(np.arange(m), k)
+                qi = np.repeat(np.arange(m), top.shape[1])
                 cand = top.ravel()
                 y = _lookup(held[batch], qi, cand) > 0
                 n_pos += held[batch].nnz
@@ -635,28 +641,46 @@ class PartnershipLikelihood(BaseEstimator):
         same_cont, neigh, shared = self.country_tables_
         return _Featurizer(self.index_, stats, self.capital_, same_cont, neigh, shared)
 
-    def _shortlist(self, fz: _Featurizer, src: _Sources, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Top-``k`` stage-1 candidates per source (self and partners excluded).
+    def _shortlist(
+        self, fz: _Featurizer, src: _Sources, k: int, cold: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stage-1 shortlist per source (self and partners excluded).
 
-        Returns ``(top, score, rank)``, each ``(m, k)``; ``rank`` is 0-based.
+        The ``k`` best cities by stage-1 score, plus the ``cold`` best cities
+        among those with at most ``cold_max_degree`` TRAIN partners (defaults
+        to ``self.cold_candidates``): the linear score is dominated by
+        candidate degree, so without this reserved quota rarely-twinned
+        partners would never reach the re-ranker.
+
+        Returns ``(top, score, rank)``, each ``(m, k + cold)``, sorted by
+        stage-1 score; ``rank`` is the 0-based position in that order.
         """
         s = fz.stage1_matrix(src, self.stage1_coef_, self.stage1_intercept_)
-        return self._shortlist_from(s, src, k)
+        return self._shortlist_from(s, src, fz.s.degree, k, self.cold_candidates if cold is None else cold)
 
-    @staticmethod
-    def _shortlist_from(s: np.ndarray, src: _Sources, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _shortlist_from(
+        self, s: np.ndarray, src: _Sources, degree: np.ndarray, k: int, cold: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         sel = s.copy()
-        m = src.m
+        m, n = s.shape
         real = src.rows >= 0
         sel[np.flatnonzero(real), src.rows[real]] = -np.inf
         coo = src.adj.tocoo()
         sel[coo.row, coo.col] = -np.inf
+        k = min(k, n - 1)
         top = np.argpartition(-sel, k - 1, axis=1)[:, :k]
+        if cold > 0:
+            low = degree <= self.cold_max_degree
+            cold = min(cold, int(low.sum()) - k - 1)
+        if cold > 0:
+            np.put_along_axis(sel, top, -np.inf, axis=1)
+            sel[:, ~low] = -np.inf
+            top = np.concatenate([top, np.argpartition(-sel, cold - 1, axis=1)[:, :cold]], axis=1)
         ts = np.take_along_axis(s, top, axis=1)
         order = np.argsort(-ts, axis=1, kind="stable")
         top = np.take_along_axis(top, order, axis=1)
         ts = np.take_along_axis(ts, order, axis=1)
-        rank = np.broadcast_to(np.arange(k, dtype=float), (m, k))
+        rank = np.broadcast_to(np.arange(top.shape[1], dtype=float), top.shape)
         return top, ts, np.array(rank)
 
     # -------------------------------------------------------------- scoring
@@ -664,14 +688,14 @@ class PartnershipLikelihood(BaseEstimator):
         fz = self.featurizer_
         k = int(min(self.n_candidates, self.index_.n - 1))
         s = fz.stage1_matrix(src, self.stage1_coef_, self.stage1_intercept_)
-        top, ts, rank = self._shortlist_from(s, src, k)
-        m = src.m
-        qi = np.repeat(np.arange(m), k)
+        top, ts, rank = self._shortlist_from(s, src, fz.s.degree, k, self.cold_candidates)
+        m, kk = top.shape
+        qi = np.repeat(np.arange(m), kk)
         x = fz.stage2_pairs(src, qi, top.ravel(), ts.ravel(), rank.ravel())
         p = self.booster_.predict_proba(x)[:, 1]
         # undo the negative subsampling: odds_true = odds_sampled * keep_rate
         odds = p / np.maximum(1.0 - p, 1e-12) * self.keep_rate_
-        p = (odds / (1.0 + odds)).reshape(m, k)
+        p = (odds / (1.0 + odds)).reshape(m, kk)
         # tiny stage-1 tie-breaker keeps equal booster outputs ordered
         p = p * (1.0 - 1e-6) + 1e-6 * _sigmoid(ts)
         # everything outside the shortlist: stage-1 order, strictly below the shortlist

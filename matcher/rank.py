@@ -27,7 +27,12 @@ def top_k(
     # Enough head-room for the diversity pass; all of it is a vectorised partition.
     m = min(allowed.size, k if groups is None else max(k * 20, 200))
     sub = scores[allowed]
-    head = np.argpartition(-sub, m - 1)[:m] if m < allowed.size else np.arange(allowed.size)
+    if m < allowed.size:
+        # Everything scoring at least the m-th best score, so ties at the boundary are all considered.
+        kth = -np.partition(-sub, m - 1)[m - 1]
+        head = np.flatnonzero(sub >= kth)
+    else:
+        head = np.arange(allowed.size)
     head = head[np.lexsort((allowed[head], -sub[head]))]
     ordered = allowed[head]
     if groups is None:

@@ -1,0 +1,90 @@
+"""Thin, named, idempotent Celery tasks; the work itself lives in :mod:`api.jobs`.
+
+Tasks take ids and re-read everything from the database. ``acks_late`` with ``reject_on_worker_lost`` means a
+task whose worker dies is delivered again; every step is idempotent (chunks replace their own rows), so redoing
+it is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from celery import shared_task
+from sqlalchemy.exc import OperationalError
+
+from api import jobs
+from api.config import Settings
+from api.db import make_engine
+from api.scoring import MatcherService
+
+log = logging.getLogger(__name__)
+
+
+class _Context:
+    def __init__(self) -> None:
+        self.settings = Settings.from_env()
+        self.engine = make_engine(self.settings.DATABASE_URL)
+        self.matchers = MatcherService(self.settings, self.engine)
+
+
+@lru_cache(maxsize=1)
+def context() -> _Context:
+    """One engine and matcher cache per worker process."""
+    return _Context()
+
+
+COMMON = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OperationalError,),  # database hiccups are transient; everything else fails the job
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "max_retries": 5,
+}
+
+
+@shared_task(name="twinning.rescore_all", soft_time_limit=300, time_limit=360, **COMMON)
+def rescore_all(job_id: str) -> None:
+    """Dispatcher: opens the job's score set and fans out one ``rescore_chunk`` per chunk of cities."""
+    ctx = context()
+    try:
+        jobs.start(ctx.engine, ctx.settings, ctx.matchers, job_id, lambda j, n, ids: rescore_chunk.delay(j, n, ids))
+    except OperationalError:
+        raise
+    except Exception as e:
+        log.exception("rescore_all %s failed", job_id)
+        jobs.fail(ctx.engine, job_id, f"{type(e).__name__}: {e}")
+
+
+@shared_task(name="twinning.rescore_city", soft_time_limit=120, time_limit=150, **COMMON)
+def rescore_city(job_id: str) -> None:
+    """Re-score the cities of a small job (e.g. after a profile edit); same path as a batch."""
+    rescore_all(job_id)
+
+
+@shared_task(name="twinning.rescore_chunk", soft_time_limit=600, time_limit=660, **COMMON)
+def rescore_chunk(job_id: str, chunk: int, city_ids: list[int]) -> int:
+    ctx = context()
+    try:
+        return jobs.run_chunk(ctx.engine, ctx.matchers, job_id, chunk, city_ids)
+    except OperationalError:
+        raise
+    except Exception as e:
+        log.exception("rescore_chunk %s/%s failed", job_id, chunk)
+        jobs.fail(ctx.engine, job_id, f"{type(e).__name__}: {e}")
+        raise
+
+
+@shared_task(name="twinning.nightly_rescore", soft_time_limit=60, time_limit=90, **COMMON)
+def nightly_rescore() -> str:
+    """Beat's nightly job: a new score set for every active city."""
+    from sqlmodel import Session
+
+    ctx = context()
+    with Session(ctx.engine) as session:
+        job = jobs.create_job(session, kind="rescore", city_ids=None, scope="active")
+        session.commit()
+        job_id = job.id
+    rescore_all.delay(job_id)
+    return job_id
