@@ -607,6 +607,7 @@ class PartnershipLikelihood(BaseEstimator):
         self.featurizer_ = self._featurizer(_Stats.build(index, edges))
         self.metadata_ = {
             "model_version": MODEL_VERSION,
+            "version": MODEL_VERSION,
             "created_at": t0.isoformat(),
             "fit_seconds": (_dt.datetime.now(_dt.UTC) - t0).total_seconds(),
             "library_versions": {
