@@ -281,3 +281,97 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+# ---------------------------------------------------------------- accounts and matches (issue 4)
+MatchStatus = Literal["proposed", "under_review", "accepted", "rejected", "confirmed", "declined", "withdrawn", "expired"]
+MatchAction = Literal["review", "accept", "reject", "confirm", "decline", "withdraw"]
+
+
+class MePublic(BaseModel):
+    id: int
+    name: str
+    role: str
+    display_name: str
+    cities: list[int]
+    countries: list[str]
+
+
+class MatchCreate(Strict):
+    city_id: int = Field(description="the proposing city (one of yours, if you are an official)")
+    partner_id: int = Field(description="the suggested partner city")
+    message: str = Field(default="", max_length=5000, description="why this partnership, for the coordinator and partner")
+    sectors: list[SectorKey] = Field(default_factory=list, max_length=15, description="chosen collaboration sectors")
+
+
+class MatchDecision(Strict):
+    action: MatchAction = Field(
+        description="review, accept, reject (coordinator); confirm, decline (the partner city); withdraw (proposer)"
+    )
+    note: str = Field(default="", max_length=5000, description="required to reject or decline: say why")
+    expected_version: int | None = Field(
+        default=None, ge=1, description="the version you saw; a different current version answers 409"
+    )
+
+
+class MatchQuery(Strict):
+    status: list[MatchStatus] | None = Field(default=None, description="comma-separated statuses")
+    city: int | None = Field(default=None, description="matches of this city (either side)")
+    country: CountryCode | None = Field(default=None, description="matches with a city in this country")
+    queue: bool = Field(default=False, description="the coordinator's queue: awaiting a decision, oldest first")
+    page: int = Field(default=1, ge=1, le=100_000)
+    per_page: int = Field(default=50, ge=1, le=200)
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [p for p in v.split(",") if p]
+        if isinstance(v, list):
+            return [p for item in v for p in str(item).split(",") if p]
+        return v
+
+
+class MatchPath(BaseModel):
+    id: int
+
+
+class MatchEventPublic(BaseModel):
+    id: int
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str
+    note: str
+    at: datetime
+
+
+class MatchPublic(BaseModel):
+    id: int
+    city: CityPublic
+    partner: CityPublic
+    status: MatchStatus
+    message: str
+    sectors: list[str]
+    score: float | None
+    proposed_by: str | None
+    reviewer: str | None
+    decision_note: str
+    reason: str
+    partnership_id: int | None
+    version: int
+    expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    allowed_actions: list[str] = Field(description="what the caller may do next")
+
+
+class MatchDetail(MatchPublic):
+    history: list[MatchEventPublic]
+
+
+class MatchList(BaseModel):
+    data: list[MatchPublic]
+    count: int
+    page: int
+    per_page: int
