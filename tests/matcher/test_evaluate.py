@@ -1,0 +1,198 @@
+"""The evaluation protocol on tiny hand-made graphs with ranks computed by hand."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from matcher.baselines import (
+    AdamicAdarRanker,
+    CountryAffinityRanker,
+    NearestRanker,
+    PopularityRanker,
+    PopulationRanker,
+    RandomRanker,
+)
+from matcher.evaluate import default_rankers, evaluate, format_table
+
+IDS = [10, 20, 30, 40, 50, 60]
+
+
+def _cities(ids: Sequence[int], countries: Sequence[str] | None = None) -> pd.DataFrame:
+    n = len(ids)
+    return pd.DataFrame(
+        {
+            "geonameid": list(ids),
+            "name": [f"c{i}" for i in ids],
+            "country": list(countries) if countries is not None else ["DE"] * n,
+            "admin1": ["01"] * n,
+            "latitude": np.linspace(40.0, 50.0, n),
+            "longitude": np.linspace(0.0, 10.0, n),
+            "population": [100_000 * (i + 1) for i in range(n)],
+            "timezone": ["Europe/Berlin"] * n,
+        }
+    )
+
+
+def _pairs(rows: list[tuple[int, int]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["geonameid_a", "geonameid_b"])
+
+
+class FixedRanker:
+    """Returns a hand-written score row per source (columns in IDS order)."""
+
+    def __init__(self, rows: dict[int, list[float]]) -> None:
+        self.rows = rows
+        self.fitted = False
+
+    def fit(self, cities: pd.DataFrame, pairs: pd.DataFrame) -> FixedRanker:
+        self.fitted = True
+        return self
+
+    def score_sources(self, geonameids: Sequence[int]) -> np.ndarray:
+        return np.array([self.rows[int(g)] for g in geonameids], dtype=float)
+
+
+SCORES = {
+    # candidates of 10: 40, 50, 60 (self, 20 and 30 = TRAIN partners excluded,
+    # although they score higher). 40 has 1 higher (60) and 1 tie (50) -> rank 3
+    10: [9, 8, 7, 3, 3, 5],
+    # candidates of 40: 10, 20, 30, 50, 60 (self excluded despite its 9):
+    # 20 and 30 score higher than 10 -> rank 3
+    40: [1, 2, 2, 9, 0, 0],
+    # 60 is the best candidate of 50 -> rank 1
+    50: [0, 0, 0, 0, 100, 4],
+    # all five candidates of 60 tie at 5: ties break against the target -> rank 5
+    60: [5, 5, 5, 5, 5, 9],
+}
+
+
+def test_protocol_ranks_by_hand() -> None:
+    train = _pairs([(10, 20), (30, 10)])
+    test = _pairs([(10, 40), (50, 60), (10, 999)])  # 999 is not in the gazetteer
+    calls: list[tuple[int, int]] = []
+    ranker = FixedRanker(SCORES)
+    res = evaluate(
+        _cities(IDS),
+        train,
+        test,
+        ks=(1, 3),
+        rankers={"fixed": ranker},
+        progress=lambda d, t: calls.append((d, t)),
+        batch_size=3,
+        return_ranks=True,
+    )
+    assert ranker.fitted
+    # both directions of the two valid pairs
+    assert res["queries"] == 4
+    assert list(res["sources"]) == [10, 50, 40, 60]
+    assert list(res["targets"]) == [40, 60, 10, 50]
+    expected = [3, 1, 3, 5]
+    r = res["rankers"]["fixed"]
+    assert list(r["ranks"]) == expected
+    assert r["hit@1"] == pytest.approx(1 / 4)
+    assert r["hit@3"] == pytest.approx(3 / 4)
+    assert r["mrr"] == pytest.approx((1 / 3 + 1 + 1 / 3 + 1 / 5) / 4)
+    assert r["median_rank"] == pytest.approx(3.0)
+    assert r["queries"] == 4
+    assert calls[-1] == (4, 4) and len(calls) == 2  # batches of 3: 3 then 4
+    table = format_table(res)
+    assert "fixed" in table and "hit@3" in table and "mrr" in table
+
+
+def test_pair_already_in_train_is_skipped() -> None:
+    train = _pairs([(10, 20)])
+    test = _pairs([(20, 10), (50, 60)])
+    res = evaluate(_cities(IDS), train, test, ks=(1,), rankers={"fixed": FixedRanker(SCORES)})
+    assert res["queries"] == 2
+    assert res["skipped"] == 2
+
+
+def test_exclusion_uses_train_partners_of_the_source_only() -> None:
+    # 20 is a TRAIN partner of 10, not of 40: it is a candidate for 40
+    train = _pairs([(10, 20)])
+    test = _pairs([(40, 10)])
+    res = evaluate(_cities(IDS), train, test, ks=(1,), rankers={"fixed": FixedRanker(SCORES)}, return_ranks=True)
+    ranks = dict(zip(res["sources"], res["rankers"]["fixed"]["ranks"], strict=True))
+    # 40 -> 10: 20 and 30 (2 each) beat 10 (1): rank 3
+    assert ranks[40] == 3
+    # 10 -> 40: candidates 30 (7), 40 (3), 50 (3), 60 (5) -> 2 higher + 1 tie = 4
+    assert ranks[10] == 4
+
+
+# --------------------------------------------------------------- baselines
+# Graph: A-B, A-C, D-B, D-C, D-E ; countries A,B: X(DE)  C,D,F: Y(FR)  E: Z(PL)  G: W(IT)
+G_IDS = [1, 2, 3, 4, 5, 6, 7]  # A B C D E F G
+G_COUNTRIES = ["DE", "DE", "FR", "FR", "PL", "FR", "IT"]
+G_EDGES = [(1, 2), (1, 3), (4, 2), (4, 3), (4, 5)]
+
+
+def _fit(ranker):  # type: ignore[no-untyped-def]
+    return ranker.fit(_cities(G_IDS, G_COUNTRIES), _pairs(G_EDGES))
+
+
+def test_adamic_adar_by_hand() -> None:
+    s = _fit(AdamicAdarRanker()).score_sources([1, 2, 5])
+    # A-D share B (deg 2) and C (deg 2)
+    assert s[0, 3] == pytest.approx(2 / math.log(2))
+    assert s[0, 4] == 0.0  # E's only partner D is not A's partner
+    # B-C share A (deg 2) and D (deg 3)
+    assert s[1, 2] == pytest.approx(1 / math.log(2) + 1 / math.log(3))
+    # E-B share D (deg 3)
+    assert s[2, 1] == pytest.approx(1 / math.log(3))
+
+
+def test_country_affinity_by_hand() -> None:
+    s = _fit(CountryAffinityRanker()).score_sources([1, 5, 7])
+    # pairs(DE, FR) = 2 (A-C, D-B); share(D) = 3 / (2 + 3 + 0)
+    assert s[0, 3] == pytest.approx(2 * 3 / 5)
+    assert s[0, 1] == pytest.approx(1 * 2 / 4)  # pairs(DE, DE) = 1; share(B) = 2/4
+    assert s[0, 5] == 0.0  # F has no partners
+    assert s[0, 4] == 0.0  # pairs(DE, PL) = 0
+    assert s[1, 3] == pytest.approx(1 * 3 / 5)  # pairs(PL, FR) = 1
+    assert s[0, 6] == 0.0 and s[2].sum() == 0.0  # IT has no TRAIN endpoints
+
+
+def test_simple_baselines() -> None:
+    pop = _fit(PopulationRanker()).score_sources([1])
+    assert list(np.argsort(-pop[0])) == [6, 5, 4, 3, 2, 1, 0]
+    deg = _fit(PopularityRanker()).score_sources([1, 2])
+    assert list(deg[0]) == [2, 2, 2, 3, 1, 0, 0] and list(deg[1]) == list(deg[0])
+    near = _fit(NearestRanker()).score_sources([4])
+    assert np.argmax(np.where(np.arange(7) == 3, -np.inf, near[0])) in (2, 4)
+    assert near[0, 3] == pytest.approx(0.0)
+    r1 = _fit(RandomRanker(random_state=7)).score_sources([1, 2])
+    r2 = _fit(RandomRanker(random_state=7)).score_sources([1, 2])
+    assert r1.shape == (2, 7) and np.array_equal(r1, r2)
+
+
+def test_popularity_ties_are_broken_against_the_target() -> None:
+    # popularity: for source E (partner D): candidates A, B, C (deg 2), F, G (0)
+    res = evaluate(
+        _cities(G_IDS, G_COUNTRIES),
+        _pairs(G_EDGES),
+        _pairs([(5, 1)]),
+        ks=(1, 3),
+        rankers={"popularity": PopularityRanker()},
+        return_ranks=True,
+    )
+    ranks = dict(zip(res["sources"], res["rankers"]["popularity"]["ranks"], strict=True))
+    assert ranks[5] == 3  # A ties with B and C -> 1 + 0 + 2
+    # A -> E: A's partners B, C excluded; D (3) higher; F, G (0) lower -> 2
+    assert ranks[1] == 2
+
+
+def test_default_rankers_names() -> None:
+    assert set(default_rankers()) == {
+        "twinning",
+        "random",
+        "population",
+        "popularity",
+        "nearest",
+        "adamic_adar",
+        "country_affinity",
+    }

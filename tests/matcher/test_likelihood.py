@@ -1,0 +1,158 @@
+"""PartnershipLikelihood on a small synthetic graph with planted structure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from matcher.baselines import RandomRanker
+from matcher.evaluate import evaluate
+from matcher.likelihood import PartnershipLikelihood
+
+COUNTRIES = ["DE", "FR", "PL", "UA", "JP", "US"]
+BLOCKS = {0: 1, 1: 0, 2: 3, 3: 2, 4: 5, 5: 4}  # country -> the country it twins with
+PER_COUNTRY = 50
+SMALL = dict(n_candidates=40, cold_candidates=10, inner_folds=3, max_iter=40, neg_per_source=20, batch_size=64)
+
+
+def _synthetic(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Country-pair blocks + hubs: city i of a country has weight ~ 1/(rank)."""
+    rng = np.random.default_rng(seed)
+    rows, ids = [], []
+    for c, code in enumerate(COUNTRIES):
+        for r in range(PER_COUNTRY):
+            gid = 1000 * (c + 1) + r
+            ids.append((gid, c, r))
+            rows.append(
+                {
+                    "geonameid": gid,
+                    "name": f"{code}{r}",
+                    "country": code,
+                    "admin1": f"{r % 4:02d}",
+                    "latitude": float(rng.uniform(-60, 60)),
+                    "longitude": float(rng.uniform(-180, 180)),
+                    "population": int(2_000_000 / (r + 1)),
+                    "timezone": "UTC",
+                }
+            )
+    cities = pd.DataFrame(rows)
+    weight = np.array([1.0 / (r + 1) ** 0.8 for _, _, r in ids])
+    country = np.array([c for _, c, _ in ids])
+    gids = np.array([g for g, _, _ in ids])
+    edges: set[tuple[int, int]] = set()
+    while len(edges) < 700:
+        a = rng.choice(len(gids), p=weight / weight.sum())
+        partners = np.flatnonzero(country == BLOCKS[int(country[a])])
+        w = weight[partners]
+        b = partners[rng.choice(len(partners), p=w / w.sum())]
+        edges.add((int(min(gids[a], gids[b])), int(max(gids[a], gids[b]))))
+    pairs = pd.DataFrame(sorted(edges), columns=["geonameid_a", "geonameid_b"])
+    return cities, pairs.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    cities, pairs = _synthetic()
+    cut = int(0.8 * len(pairs))
+    return cities, pairs.iloc[:cut], pairs.iloc[cut:]
+
+
+@pytest.fixture(scope="module")
+def model(data: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> PartnershipLikelihood:
+    cities, train, _ = data
+    return PartnershipLikelihood(**SMALL, random_state=0).fit(cities, train)
+
+
+def test_beats_random_on_planted_structure(data: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> None:
+    cities, train, test = data
+    res = evaluate(
+        cities,
+        train,
+        test,
+        ks=(10,),
+        rankers={"twinning": PartnershipLikelihood(**SMALL), "random": RandomRanker(0)},
+    )
+    tw, rnd = res["rankers"]["twinning"], res["rankers"]["random"]
+    # ~50 cities of the right country among 300: random hit@10 is ~3%
+    assert tw["hit@10"] > 0.3
+    assert tw["hit@10"] > 3 * rnd["hit@10"]
+    assert tw["mrr"] > 3 * rnd["mrr"]
+    assert tw["median_rank"] < rnd["median_rank"]
+
+
+def test_scores_shape_range_alignment(model: PartnershipLikelihood, data) -> None:  # type: ignore[no-untyped-def]
+    cities, _, _ = data
+    assert np.array_equal(model.geonameids_, cities["geonameid"].to_numpy())
+    ids = cities["geonameid"].to_numpy()[[0, 51, 299]].tolist()
+    s = model.score_sources(ids)
+    assert s.shape == (3, len(cities))
+    assert np.isfinite(s).all() and (s >= 0).all() and (s <= 1).all()
+    # the row of one source does not depend on the batch it is scored in
+    assert np.allclose(model.score_sources([ids[1]])[0], s[1])
+    with pytest.raises(KeyError):
+        model.score_sources([123456789])
+
+
+def test_planted_country_pair_dominates_the_top(model: PartnershipLikelihood, data) -> None:  # type: ignore[no-untyped-def]
+    cities, _, _ = data
+    country = cities["country"].to_numpy()
+    s = model.score_sources([1000])[0]  # biggest DE city: its block partner is FR
+    s[0] = -1
+    top = np.argsort(-s)[:10]
+    assert np.mean(country[top] == "FR") >= 0.8
+
+
+def test_cold_start_city_without_partners(model: PartnershipLikelihood, data) -> None:  # type: ignore[no-untyped-def]
+    cities, train, _ = data
+    linked = set(train["geonameid_a"]) | set(train["geonameid_b"])
+    cold = [g for g in cities["geonameid"] if g not in linked and 3000 <= g < 4000]  # a PL city
+    assert cold, "synthetic data should leave some PL cities without partners"
+    country = cities["country"].to_numpy()
+    s = model.score_sources([cold[0]])[0]
+    top = np.argsort(-s)[:10]
+    assert np.mean(country[top] == "UA") >= 0.8
+    new = model.score_new("UA", 250_000, 50.4, 30.5)
+    assert new.shape == (len(cities),)
+    assert np.isfinite(new).all() and (new >= 0).all() and (new <= 1).all()
+    assert np.mean(country[np.argsort(-new)[:10]] == "PL") >= 0.8
+    unknown = model.score_new("XX", 10_000, 0.0, 0.0)  # country not in the gazetteer
+    assert np.isfinite(unknown).all() and (unknown >= 0).all() and (unknown <= 1).all()
+
+
+def test_save_load_round_trip(model: PartnershipLikelihood, tmp_path: Path, data) -> None:  # type: ignore[no-untyped-def]
+    cities, train, _ = data
+    model.set_cv_metrics({"hit@10": 0.5})
+    path = tmp_path / "likelihood.joblib"
+    model.save(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["likelihood.joblib"]
+    loaded = PartnershipLikelihood.load(path)
+    ids = cities["geonameid"].to_numpy()[:5].tolist()
+    assert np.array_equal(loaded.score_sources(ids), model.score_sources(ids))
+    assert np.array_equal(loaded.score_new("FR", 80_000, 45.0, 5.0), model.score_new("FR", 80_000, 45.0, 5.0))
+    md = loaded.metadata_
+    assert md == model.metadata_
+    assert md["n_pairs"] == len(train) and md["cv_metrics"] == {"hit@10": 0.5}
+    assert len(md["pairs_sha256"]) == 64 and md["model_version"]
+    assert {"numpy", "scikit-learn", "pandas"} <= set(md["library_versions"])
+    assert md["params"]["n_candidates"] == SMALL["n_candidates"]
+
+
+def test_sklearn_conventions(model: PartnershipLikelihood) -> None:
+    c = clone(model)
+    assert c.get_params() == model.get_params()
+    assert not hasattr(c, "geonameids_")
+
+
+def test_stage1_matrix_matches_pairwise_features(model: PartnershipLikelihood) -> None:
+    fz = model.featurizer_
+    rows = np.array([0, 60, 170])
+    src = fz.sources(rows)
+    n = model.index_.n
+    full = fz.stage1_matrix(src, model.stage1_coef_, model.stage1_intercept_)
+    qi, cand = np.repeat(np.arange(3), n), np.tile(np.arange(n), 3)
+    pairwise = fz.stage1_pairs(src, qi, cand) @ model.stage1_coef_ + model.stage1_intercept_
+    assert np.allclose(full, pairwise.reshape(3, n))
