@@ -46,6 +46,7 @@ class Settings:
     # Console logins: at most LOGIN_MAX_FAILURES failed attempts per user name and address in LOGIN_WINDOW_S.
     LOGIN_MAX_FAILURES: int = field(default_factory=lambda: int(_env("TWINNING_LOGIN_MAX_FAILURES", "5") or 5))
     LOGIN_WINDOW_S: int = field(default_factory=lambda: int(_env("TWINNING_LOGIN_WINDOW", "900") or 900))
+    VISIBILITY_TIMEOUT_S: int = field(default_factory=lambda: int(_env("TWINNING_VISIBILITY_TIMEOUT", "3600") or 3600))
     MAX_PAGE_SIZE: int = 200
     TESTING: bool = False
 

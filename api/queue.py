@@ -27,7 +27,7 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_timeout=timeout,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
-            "visibility_timeout": 3600,
+            "visibility_timeout": settings.VISIBILITY_TIMEOUT_S,  # unacked tasks of a dead worker come back after this
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
         },

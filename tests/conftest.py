@@ -18,7 +18,7 @@ from api import create_app
 from api.db import make_engine, migrate
 from seed.load import load_all, load_demo_profiles
 
-TEST_DB = "twinning_test"
+TEST_DB = os.environ.get("TWINNING_TEST_DB", "twinning_test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -67,6 +67,8 @@ def reset_db(engine: Engine) -> None:
     """Back to the seeded state: no jobs or score sets, demo profiles only, seed partnerships and cities only."""
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(VOLATILE_TABLES)} RESTART IDENTITY CASCADE"))
+        # Accounts and matches (TRUNCATE is how tests reset the append-only audit table: its trigger refuses DELETE).
+        conn.execute(text('TRUNCATE matchevent, match, apitoken, loginattempt, "user" RESTART IDENTITY CASCADE'))
         conn.execute(text("DELETE FROM profile"))
         conn.execute(text("DELETE FROM partnership WHERE source <> 'wikidata'"))
         conn.execute(text("DELETE FROM city WHERE is_custom"))
@@ -77,6 +79,17 @@ def reset_db(engine: Engine) -> None:
 def db_engine(engine: Engine) -> Iterator[Engine]:
     reset_db(engine)
     yield engine
+
+
+_APPS: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _dispose_app_engines() -> Iterator[None]:
+    """Close the connection pools of the apps a test made (open connections would warn, and warnings fail)."""
+    yield
+    while _APPS:
+        _APPS.pop().extensions["twinning"].engine.dispose()
 
 
 def make_test_app(database_url: str, tmp_path: Any, **overrides: Any) -> Any:
@@ -90,7 +103,9 @@ def make_test_app(database_url: str, tmp_path: Any, **overrides: Any) -> Any:
         "SECRET_KEY": "test-secret",
     }
     settings.update(overrides)
-    return create_app(settings)
+    app = create_app(settings)
+    _APPS.append(app)
+    return app
 
 
 @pytest.fixture
@@ -107,7 +122,40 @@ def client(app: Any) -> Any:
 def admin_headers(app: Any) -> dict[str, str]:
     """Headers for an API call with full rights (write endpoints use it).
 
-    Until accounts exist every write is open, so this is empty; the accounts feature returns an admin's bearer
-    token here, so the core API tests keep exercising the same endpoints with authentication.
+    An admin's bearer token, so the core API tests exercise the same endpoints with authentication on.
     """
-    return {}
+    return bearer(app, "admin")
+
+
+@pytest.fixture
+def admin_headers_for() -> Any:
+    """Admin headers for another app instance (same database)."""
+
+    def _for(app: Any) -> dict[str, str]:
+        return bearer(app, "admin")
+
+    return _for
+
+
+def bearer(
+    app: Any,
+    role: str,
+    *,
+    name: str | None = None,
+    cities: tuple[int, ...] = (),
+    countries: tuple[str, ...] = (),
+    password: str | None = None,
+) -> dict[str, str]:
+    """``Authorization`` headers for a user with ``role`` (created on first use in the app's database)."""
+    from sqlmodel import Session
+
+    from api.auth import create_user, get_user, issue_token
+
+    name = name or f"test-{role}" + "".join(f"-{c}" for c in (*cities, *countries))
+    with Session(app.extensions["twinning"].engine) as session:
+        user = get_user(session, name) or create_user(
+            session, name=name, role=role, cities=cities, countries=countries, password=password
+        )
+        token = issue_token(session, user)
+        session.commit()
+    return {"Authorization": f"Bearer {token}"}

@@ -99,8 +99,12 @@ def test_planted_ideal_partner_ranks_first(cities: pd.DataFrame) -> None:
         for g in cities.geonameid
     }
     me, ideal = int(cities.geonameid[0]), int(cities.geonameid[25])
-    profiles[me] = ProfileData(offers={"climate_environment": 1.0, "green_cities": 0.8}, seeks={"science_research": 1.0})
-    profiles[ideal] = ProfileData(offers={"science_research": 1.0}, seeks={"climate_environment": 1.0, "green_cities": 0.8})
+    profiles[me] = ProfileData(
+        offers={"climate_environment": 1.0, "green_cities": 0.8}, seeks={"science_research": 1.0}
+    )
+    profiles[ideal] = ProfileData(
+        offers={"science_research": 1.0}, seeks={"climate_environment": 1.0, "green_cities": 0.8}
+    )
     m = fit(cities, profiles)
     out = m.suggest(m.table_.row(me), k=5)
     assert out[0].city_id == ideal
