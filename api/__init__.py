@@ -7,6 +7,7 @@ from typing import Any
 
 from flask_openapi3 import Info, OpenAPI
 
+from .auth import SECURITY_SCHEMES
 from .config import Settings
 from .db import make_engine, migrate
 from .errors import register as register_errors
@@ -35,6 +36,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> OpenAPI:
         doc_url="/openapi.json",
         validation_error_status=422,
         validation_error_callback=validation_error_response,
+        security_schemes=SECURITY_SCHEMES,
     )
     app.config.update(settings.as_flask())
     app.config["SECRET_KEY"] = settings.SECRET_KEY
@@ -54,5 +56,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> OpenAPI:
     app.register_api(jobs.bp)
     app.register_api(meta.bp)
     app.register_blueprint(meta.pages)
+
+    # Accounts, the match workflow and the web console (issue 4).
+    from . import auth
+    from .console import init_console
+    from .routes import matches
+
+    auth.init_app(app)
+    app.register_api(matches.bp)
+    init_console(app)
 
     return app

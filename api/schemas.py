@@ -284,7 +284,9 @@ class ErrorResponse(BaseModel):
 
 
 # ---------------------------------------------------------------- accounts and matches (issue 4)
-MatchStatus = Literal["proposed", "under_review", "accepted", "rejected", "confirmed", "declined", "withdrawn", "expired"]
+MatchStatus = Literal[
+    "proposed", "under_review", "accepted", "rejected", "confirmed", "declined", "withdrawn", "expired"
+]
 MatchAction = Literal["review", "accept", "reject", "confirm", "decline", "withdraw"]
 
 
@@ -300,7 +302,9 @@ class MePublic(BaseModel):
 class MatchCreate(Strict):
     city_id: int = Field(description="the proposing city (one of yours, if you are an official)")
     partner_id: int = Field(description="the suggested partner city")
-    message: str = Field(default="", max_length=5000, description="why this partnership, for the coordinator and partner")
+    message: str = Field(
+        default="", max_length=5000, description="why this partnership, for the coordinator and partner"
+    )
     sectors: list[SectorKey] = Field(default_factory=list, max_length=15, description="chosen collaboration sectors")
 
 

@@ -11,7 +11,7 @@ from matcher import Filters
 from matcher.model import describe
 from matcher.sectors import label
 
-from .. import crud
+from .. import auth, crud, workflow
 from ..errors import ApiError
 from ..schemas import (
     CityCreate,
@@ -32,6 +32,7 @@ from ..services import db, services
 
 bp = APIBlueprint("cities", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="cities")])
 ERRORS: dict[Any, Any] = {404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse}
+WRITE_ERRORS: dict[Any, Any] = {401: ErrorResponse, 403: ErrorResponse, **ERRORS}
 
 
 def _city_or_404(city_id: int, field: str | None = None) -> Any:
@@ -61,9 +62,10 @@ def list_cities(query: CityQuery) -> Any:
     return {"data": data, "count": count, "page": query.page, "per_page": query.per_page}
 
 
-@bp.post("/cities", responses={201: CityPublic, **ERRORS})
+@bp.post("/cities", responses={201: CityPublic, **WRITE_ERRORS}, security=auth.BEARER)
 def create_city(body: CityCreate) -> Any:
-    """Create a custom city outside the gazetteer; answers 201 with a Location header."""
+    """Create a custom city outside the gazetteer; answers 201 with a Location header. Coordinators and admins."""
+    auth.require_role("admin", "coordinator")
     try:
         city = crud.create_city(db(), body)
     except crud.NotFound as e:
@@ -81,9 +83,10 @@ def get_city(path: CityPath) -> Any:
     return _public(_city_or_404(path.id))
 
 
-@bp.patch("/cities/<int:id>", responses={200: CityPublic, **ERRORS})
+@bp.patch("/cities/<int:id>", responses={200: CityPublic, **WRITE_ERRORS}, security=auth.BEARER)
 def update_city(path: CityPath, body: CityUpdate) -> Any:
-    """Update a city's fields (only those sent)."""
+    """Update a city's fields (only those sent). Admins, coordinators, and the city's officials."""
+    auth.require_city_editor(path.id, "coordinator")
     city = _city_or_404(path.id)
     return _public(crud.update_city(db(), city, body))
 
@@ -96,17 +99,29 @@ def _profile_public(profile: Any, job_id: str | None = None) -> dict[str, Any]:
 
 @bp.get("/cities/<int:id>/profile", responses={200: ProfilePublic, **ERRORS})
 def get_profile(path: CityPath) -> Any:
-    """What the city offers and seeks, per sector, and its preferences."""
-    _city_or_404(path.id)
+    """What the city offers and seeks, per sector, and its preferences.
+
+    The contact (``contact_name``, ``contact_email``) is shown only to the city's officials, coordinators for
+    its country and admins; for everyone else it is null.
+    """
+    user = auth.api_user()
+    city = _city_or_404(path.id)
     profile = crud.get_profile(db(), path.id)
     if profile is None:
         raise ApiError(404, f"city {path.id} has no profile yet")
-    return _profile_public(profile)
+    out = _profile_public(profile)
+    if user is None or not (user.official_of(city.id) or user.covers_country(city.country)):
+        out["contact_name"] = out["contact_email"] = None
+    return out
 
 
-@bp.put("/cities/<int:id>/profile", responses={200: ProfilePublic, **ERRORS})
+@bp.put("/cities/<int:id>/profile", responses={200: ProfilePublic, **WRITE_ERRORS}, security=auth.BEARER)
 def put_profile(path: CityPath, body: ProfileIn) -> Any:
-    """Create or replace the profile; this triggers re-scoring of the city (``rescore_job`` in the answer)."""
+    """Create or replace the profile; this triggers re-scoring of the city (``rescore_job`` in the answer).
+
+    The city's officials and admins only.
+    """
+    auth.require_city_editor(path.id)
     city = _city_or_404(path.id)
     unknown = [c for c in body.pref_countries if c not in crud.country_names(db())]
     if unknown:
@@ -144,10 +159,13 @@ def suggestions(path: CityPath, query: SuggestionQuery) -> Any:
     city = _city_or_404(path.id)
     session = db()
     svc = services()
+    # Pairs rejected or declined in the match workflow stay out of the suggestions for a while.
+    excluded = workflow.excluded_partners(session, city.id, svc.settings.MATCH_COOLDOWN_DAYS)
     if not query.filtered():
         score_set = crud.latest_score_set_for_city(session, city.id)
         if score_set is not None and score_set.id is not None and query.k <= score_set.k:
-            stored = crud.stored_suggestions(session, score_set.id, city.id, query.k)
+            stored = crud.stored_suggestions(session, score_set.id, city.id, query.k + len(excluded))
+            stored = [s for s in stored if s.candidate_id not in excluded][: query.k]
             cands = {
                 c.id: c for c in crud.cities_public(session, [crud.get_city(session, s.candidate_id) for s in stored])
             }
@@ -172,7 +190,8 @@ def suggestions(path: CityPath, query: SuggestionQuery) -> Any:
             return {"data": data, "count": len(data), "score_set": meta}
     built = svc.matchers.get(session)
     row = built.table.row(city.id)
-    results = built.matcher.suggest(row, query.k, _filters(query))
+    results = built.matcher.suggest(row, query.k + len(excluded), _filters(query))
+    results = [s for s in results if s.city_id not in excluded][: query.k]
     cities = {c.id: c for c in crud.cities_public(session, [crud.get_city(session, s.city_id) for s in results])}
     data = [
         {"city": cities[s.city_id].model_dump(mode="json"), **describe(s), "rank": rank}

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, jsonify, url_for
 from flask_openapi3 import APIBlueprint, Tag
 
-from .. import crud
+from .. import auth, crud
 from ..errors import ApiError
 from ..models import Job
 from ..schemas import ErrorResponse, JobPath, JobPublic, RescoreRequest
@@ -36,9 +36,24 @@ def job_public(job: Job) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-@bp.post("/jobs/rescore", responses={202: JobPublic, 404: ErrorResponse, 422: ErrorResponse, 503: ErrorResponse})
+@bp.post(
+    "/jobs/rescore",
+    responses={
+        202: JobPublic,
+        401: ErrorResponse,
+        403: ErrorResponse,
+        404: ErrorResponse,
+        422: ErrorResponse,
+        503: ErrorResponse,
+    },
+    security=auth.BEARER,
+)
 def rescore(body: RescoreRequest) -> Any:
-    """Re-score all cities (or those listed). Answers 202 with the job and its Location; 503 if Redis is down."""
+    """Re-score all cities (or those listed). Answers 202 with the job and its Location; 503 if Redis is down.
+
+    Admins and coordinators.
+    """
+    auth.require_role("admin", "coordinator")
     session = db()
     if body.city_ids is not None:
         if not body.city_ids:

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, jsonify, url_for
 from flask_openapi3 import APIBlueprint, Tag
 
-from .. import crud
+from .. import auth, crud
 from ..errors import ApiError
 from ..models import Partnership
 from ..schemas import ErrorResponse, PartnershipCreate, PartnershipList, PartnershipPublic, PartnershipQuery
@@ -50,9 +50,14 @@ def list_partnerships(query: PartnershipQuery) -> Any:
     return {"data": _public(rows), "count": count, "page": query.page, "per_page": query.per_page}
 
 
-@bp.post("/partnerships", responses={201: PartnershipPublic, **ERRORS})
+@bp.post(
+    "/partnerships",
+    responses={201: PartnershipPublic, 401: ErrorResponse, 403: ErrorResponse, **ERRORS},
+    security=auth.BEARER,
+)
 def create_partnership(body: PartnershipCreate) -> Any:
-    """Record a partnership between two cities (stored once per pair, in either order)."""
+    """Record a partnership between two cities (stored once per pair, in either order). Coordinators and admins."""
+    auth.require_role("admin", "coordinator")
     try:
         row = crud.create_partnership(db(), body)
     except crud.NotFound as e:
