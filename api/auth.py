@@ -29,7 +29,7 @@ from sqlmodel import Session, col, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .errors import ApiError
-from .models import ApiToken, City, LoginAttempt, User, utcnow
+from .models import ApiToken, City, Country, LoginAttempt, User, utcnow
 
 ROLES = ("official", "coordinator", "admin")
 TOKEN_PREFIX = "tw_"
@@ -90,6 +90,9 @@ def create_user(
     for cid in city_ids:
         if session.get(City, cid) is None:
             raise AuthError(f"unknown city {cid}")
+    for code in codes:
+        if session.get(Country, code) is None:
+            raise AuthError(f"unknown country code {code}")
     if get_user(session, name) is not None:
         raise AuthError(f"user {name!r} already exists")
     user = User(

@@ -21,3 +21,20 @@ def first_start(app: Any, echo: Callable[[str], None] = print) -> None:
             f"Computing suggestions for {job.total} active cities in the background (job {job.id}); until it "
             "finishes, suggestions are computed live."
         )
+
+
+def demo_accounts(app: Any, echo: Callable[[str], None] = print) -> None:
+    """Embedded mode only: create the demo accounts (one per role) and print how to log in as each."""
+    svc = app.extensions["twinning"]
+    if not svc.settings.embedded:
+        return
+    from .auth import ensure_demo_accounts
+
+    with Session(svc.engine) as session:
+        accounts = ensure_demo_accounts(session)
+    if not accounts:
+        return
+    echo("Demo accounts (embedded mode only) — log in to the console at /console/login:")
+    for name, role, password in accounts:
+        echo(f"  {role:<12} user {name!r:<14} password {password!r}")
+    echo("  API tokens: `twinning users token NAME` prints one (send it as 'Authorization: Bearer <token>').")
