@@ -154,7 +154,7 @@ def put_profile(session: Session, city: City, data: ProfileIn) -> Profile:
 def partner_ids(session: Session, city_id: int) -> set[int]:
     rows = session.exec(
         select(Partnership.city_a_id, Partnership.city_b_id).where(
-            or_(Partnership.city_a_id == city_id, Partnership.city_b_id == city_id)
+            or_(col(Partnership.city_a_id) == city_id, col(Partnership.city_b_id) == city_id)
         )
     ).all()
     return {b if a == city_id else a for a, b in rows}
@@ -165,7 +165,7 @@ def list_partnerships(
 ) -> tuple[list[Partnership], int]:
     stmt = select(Partnership)
     if city is not None:
-        stmt = stmt.where(or_(Partnership.city_a_id == city, Partnership.city_b_id == city))
+        stmt = stmt.where(or_(col(Partnership.city_a_id) == city, col(Partnership.city_b_id) == city))
     if status:
         stmt = stmt.where(Partnership.status == status)
     count = session.exec(select(func.count()).select_from(stmt.subquery())).one()

@@ -162,7 +162,11 @@ def fail(engine: Engine, job_id: str, error: str) -> None:
 def run_inline(engine: Engine, settings: Settings, matchers: MatcherService, job_id: str) -> None:
     """Run a whole job in this process (embedded mode)."""
     try:
-        start(engine, settings, matchers, job_id, lambda j, n, ids: run_chunk(engine, matchers, j, n, ids) and None)
+
+        def dispatch(j: str, n: int, ids: list[int]) -> None:
+            run_chunk(engine, matchers, j, n, ids)
+
+        start(engine, settings, matchers, job_id, dispatch)
     except Exception as e:  # the job records its failure; the caller's request is not affected
         log.exception("job %s failed", job_id)
         fail(engine, job_id, f"{type(e).__name__}: {e}")

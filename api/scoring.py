@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from matcher import CityTable, CountryTable, ProfileData, TwinningMatcher
@@ -65,8 +66,8 @@ class MatcherService:
         self._built: Built | None = None
 
     def fingerprint(self, session: Session) -> tuple[Any, ...]:
-        row = session.exec(
-            select(
+        row = session.execute(
+            sa_select(
                 select(func.count()).select_from(City).scalar_subquery(),
                 select(func.max(City.updated_at)).scalar_subquery(),
                 select(func.count()).select_from(Profile).scalar_subquery(),
@@ -101,8 +102,10 @@ class MatcherService:
 
     def _build(self, session: Session, fp: tuple[Any, ...]) -> Built:
         cities = pd.DataFrame(
-            session.exec(
-                select(City.id, City.geonameid, City.name, City.country, City.latitude, City.longitude, City.population)
+            session.execute(
+                sa_select(
+                    City.id, City.geonameid, City.name, City.country, City.latitude, City.longitude, City.population
+                )  # type: ignore[call-overload]
             ).all(),
             columns=["id", "geonameid", "name", "country", "latitude", "longitude", "population"],
         )

@@ -60,14 +60,14 @@ def build_services(settings: Settings, engine: Engine) -> Services:
 
 
 def services() -> Services:
-    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+    return current_app.extensions[EXTENSION]
 
 
 def db() -> Session:
     """The request's session (one per request, closed at teardown)."""
     if "db" not in g:
         g.db = Session(services().engine, expire_on_commit=False)
-    return g.db  # type: ignore[no-any-return]
+    return g.db
 
 
 def close_db(_exc: BaseException | None = None) -> None:

@@ -167,7 +167,7 @@ class CityTable:
             has_profile=has_profile,
             seeking=seeking,
             pref_country=pref_country,
-            has_pref_country=pref_country.any(axis=1),
+            has_pref_country=np.asarray(pref_country.any(axis=1), bool),
             pref_min_pop=pref_min,
             pref_max_pop=pref_max,
             pref_languages=tuple(pref_lang),

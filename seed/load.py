@@ -157,7 +157,7 @@ def load_demo_profiles(conn: Any, now: Any = None) -> int:
     from api.models import Profile, utcnow
 
     doc = json.loads(DEMO_PROFILES_FILE.read_text(encoding="utf-8"))
-    existing = {row[0] for row in conn.execute(select(Profile.city_id))}
+    existing = {row[0] for row in conn.execute(select(Profile.__table__.c.city_id))}  # type: ignore[attr-defined]
     rows = [
         {
             "city_id": p["geonameid"],
