@@ -126,6 +126,11 @@ class TwinningMatcher(BaseEstimator):
         else:
             self.likelihood_cols_ = np.full(n, -1, np.int64)
         self.log_pop_ = np.log(np.maximum(table.population, MIN_POPULATION))
+        self.abs_lat_ = np.abs(table.lat)
+        self.profiled_ = np.flatnonzero(table.has_profile)
+        oj = table.offers[self.profiled_].astype(np.float64)
+        sj = table.seeks[self.profiled_].astype(np.float64)
+        self.profile_cache_ = (oj, sj, oj + sj, np.linalg.norm(oj + sj, axis=1), sj.sum(axis=1))
         return self
 
     # ------------------------------------------------------------------ scoring
@@ -158,33 +163,36 @@ class TwinningMatcher(BaseEstimator):
         if lik is not None:
             comps["likelihood"] = lik
 
-        # Profile components: only where both cities have a profile.
-        both = t.has_profile[rows][:, None] & t.has_profile[None, :]
-        oi, si = t.offers[rows].astype(np.float64), t.seeks[rows].astype(np.float64)
-        oj, sj = t.offers.astype(np.float64), t.seeks.astype(np.float64)
-        ii, ij = oi + si, oj + sj
-        norm_i = np.linalg.norm(ii, axis=1)[:, None]
-        norm_j = np.linalg.norm(ij, axis=1)[None, :]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            interest = (ii @ ij.T) / (norm_i * norm_j)
-            # a→b: the share of b's needs (seek weight) that a offers; b→a likewise.
-            a_to_b = (oi @ sj.T) / sj.sum(axis=1)[None, :]
-            b_to_a = (si @ oj.T) / si.sum(axis=1)[:, None]
-        a_to_b = np.nan_to_num(a_to_b, nan=0.0)
-        b_to_a = np.nan_to_num(b_to_a, nan=0.0)
-        interest = np.nan_to_num(interest, nan=0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            recip = np.where(a_to_b + b_to_a > 0, 2 * a_to_b * b_to_a / (a_to_b + b_to_a), 0.0)
-        comps["interest"] = np.where(both, np.clip(interest, 0, 1), np.nan)
-        comps["complementarity"] = np.where(both, np.clip((a_to_b + b_to_a) / 2, 0, 1), np.nan)
-        comps["reciprocity"] = np.where(both, np.clip(recip, 0, 1), np.nan)
+        # Profile components: only where both cities have a profile, so only profiled columns are computed.
+        n = len(t)
+        for name in PROFILE_COMPONENTS:
+            comps[name] = np.full((len(rows), n), np.nan)
+        has = t.has_profile[rows]
+        if has.any() and self.profiled_.size:
+            q = rows[has]
+            oi, si = t.offers[q].astype(np.float64), t.seeks[q].astype(np.float64)
+            oj, sj, ij, norm_j, sj_sum = self.profile_cache_
+            ii = oi + si
+            norm_i = np.linalg.norm(ii, axis=1)[:, None]
+            si_sum = si.sum(axis=1)[:, None]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                interest = np.nan_to_num((ii @ ij.T) / (norm_i * norm_j[None, :]), nan=0.0)
+                # a→b: the share of b's needs (seek weight) that a offers; b→a likewise.
+                a_to_b = np.nan_to_num((oi @ sj.T) / sj_sum[None, :], nan=0.0, posinf=0.0)
+                b_to_a = np.nan_to_num((si @ oj.T) / si_sum, nan=0.0, posinf=0.0)
+                recip = np.where(a_to_b + b_to_a > 0, 2 * a_to_b * b_to_a / (a_to_b + b_to_a), 0.0)
+            qi = np.flatnonzero(has)[:, None]
+            cols = self.profiled_[None, :]
+            comps["interest"][qi, cols] = np.clip(interest, 0, 1)
+            comps["complementarity"][qi, cols] = np.clip((a_to_b + b_to_a) / 2, 0, 1)
+            comps["reciprocity"][qi, cols] = np.clip(recip, 0, 1)
 
         # Gazetteer components: for every pair.
         lp = self.log_pop_
         comps["size"] = np.exp(-np.abs(lp[rows][:, None] - lp[None, :]) / self.size_scale)
         ci = t.country_idx[rows]
         shared_lang = t.shared_language[ci][:, t.country_idx].astype(np.float64)
-        band = 1.0 - np.abs(np.abs(t.lat[rows])[:, None] - np.abs(t.lat)[None, :]) / 90.0
+        band = 1.0 - np.abs(self.abs_lat_[rows][:, None] - self.abs_lat_[None, :]) / 90.0
         comps["context"] = 0.5 * shared_lang + 0.5 * band
         comps["preference"] = self._preference(rows)
         return comps
