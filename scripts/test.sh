@@ -20,6 +20,7 @@ say "Python environment (.venv)"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -vE "^WARNING: Location|^$" || true
+touch .venv/.installed
 
 say "PostgreSQL and Redis"
 command -v pg_ctlcluster >/dev/null || apt_install postgresql

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Start Twinning with the embedded default: SQLite file ./twinning.db, jobs in-process, demo data seeded on the
+# first start. Creates .venv and installs the package the first time. Idempotent. Arguments go to `twinning serve`
+# (e.g. scripts/serve.sh --port 8080 --host 0.0.0.0).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+if ! .venv/bin/python -c "import api, matcher, workers" >/dev/null 2>&1 || [ pyproject.toml -nt .venv/.installed ]; then
+  echo "==> installing Twinning into .venv (first run only)"
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+  .venv/bin/python -m pip install -q -e . 2>&1 | grep -vE "^WARNING: Location|^$" || true
+  touch .venv/.installed
+fi
+exec .venv/bin/twinning serve "$@"
