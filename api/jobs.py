@@ -24,6 +24,8 @@ from .scoring import MatcherService
 log = logging.getLogger(__name__)
 
 ChunkDispatcher = Callable[[str, int, list[int]], None]
+# The Celery task that runs each kind of job (workers/tasks.py declares them under these names).
+TASKS = {"rescore": "twinning.rescore_all", "rescore_city": "twinning.rescore_city", "train": "twinning.train_model"}
 
 
 def create_job(session: Session, *, kind: str, city_ids: Sequence[int] | None, scope: str = "active") -> Job:
@@ -160,8 +162,20 @@ def fail(engine: Engine, job_id: str, error: str) -> None:
 
 
 def run_inline(engine: Engine, settings: Settings, matchers: MatcherService, job_id: str) -> None:
-    """Run a whole job in this process (embedded mode)."""
+    """Run a whole job in this process (embedded mode); a ``train`` job re-scores the active cities after."""
     try:
+        with Session(engine) as session:
+            kind = crud.get_job(session, job_id).kind
+        if kind == "train":
+            from .training import run_train_job
+
+            run_train_job(engine, settings, job_id)
+            matchers.invalidate()
+            with Session(engine) as session:
+                follow = create_job(session, kind="rescore", city_ids=None, scope="active")
+                session.commit()
+                link_followup(session, job_id, follow.id)
+                job_id = follow.id
 
         def dispatch(j: str, n: int, ids: list[int]) -> None:
             run_chunk(engine, matchers, j, n, ids)
@@ -170,6 +184,14 @@ def run_inline(engine: Engine, settings: Settings, matchers: MatcherService, job
     except Exception as e:  # the job records its failure; the caller's request is not affected
         log.exception("job %s failed", job_id)
         fail(engine, job_id, f"{type(e).__name__}: {e}")
+
+
+def link_followup(session: Session, train_job_id: str, rescore_job_id: str) -> None:
+    """Record on a train job which re-scoring job applies the new model."""
+    job = crud.get_job(session, train_job_id)
+    job.result = {**(job.result or {}), "rescore_job": rescore_job_id}
+    session.add(job)
+    session.commit()
 
 
 def run_in_thread(engine: Engine, settings: Settings, matchers: MatcherService, job_id: str) -> threading.Thread:

@@ -28,8 +28,12 @@ class Services:
     matchers: MatcherService
     celery: Any | None = None
 
-    def submit(self, session: Session, *, kind: str, city_ids: list[int] | None, scope: str = "active") -> Job:
-        """Create a job and hand it to the queue (or run it in-process). 503 if the queue is down."""
+    def submit(self, session: Session, *, kind: str, city_ids: list[int] | None = None, scope: str = "active") -> Job:
+        """Create a job and hand it to the queue (or run it in-process). 503 if the queue is down.
+
+        Kinds: ``rescore`` and ``rescore_city`` (a new score set) and ``train`` (fit the likelihood model, then
+        re-score the active cities with it).
+        """
         s = self.settings
         if s.JOBS_MODE == "celery":
             assert s.REDIS_URL and self.celery is not None
@@ -37,11 +41,11 @@ class Services:
                 ping(s.REDIS_URL, s.REDIS_TIMEOUT_S)
             except QueueUnavailable as e:
                 raise ApiError(503, f"the job queue is unavailable: {e}", service="redis") from e
-        job = jobs.create_job(session, kind=kind, city_ids=city_ids, scope=scope)
+        job = jobs.create_job(session, kind=kind, city_ids=None if kind == "train" else city_ids, scope=scope)
         session.commit()
         if s.JOBS_MODE == "celery":
             try:
-                send(self.celery, "twinning.rescore_all", [job.id], s.REDIS_TIMEOUT_S)
+                send(self.celery, jobs.TASKS[kind], [job.id], s.REDIS_TIMEOUT_S)
             except QueueUnavailable as e:
                 session.delete(job)  # nothing half-written: the job never reached the queue
                 session.commit()

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .features import MIN_POPULATION, CityTable, haversine_km
+from .features import MIN_POPULATION, CityTable, CountryTable, haversine_km
 from .rank import top_k
 from .sectors import SECTOR_KEYS, label
 
@@ -409,3 +410,43 @@ def describe(s: Suggestion) -> dict[str, Any]:
         ],
         "distance_km": s.distance_km,
     }
+
+
+class TwinningRanker:
+    """The served score as an evaluation ranker (the ``twinning`` row of ``twinning evaluate``).
+
+    Fits the learned partnership likelihood on the training pairs, then scores exactly as suggestions are scored
+    for cities without profiles: the likelihood blended with the gazetteer components, with the same weights.
+    """
+
+    def __init__(
+        self,
+        countries: CountryTable | None = None,
+        weights: Mapping[str, float] | None = None,
+        likelihood_params: Mapping[str, Any] | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.countries = countries
+        self.weights = weights
+        self.likelihood_params = likelihood_params
+        self.random_state = random_state
+
+    def fit(self, cities: pd.DataFrame, pairs: pd.DataFrame) -> TwinningRanker:
+        from .likelihood import PartnershipLikelihood
+
+        params = dict(self.likelihood_params or {})
+        params.setdefault("random_state", self.random_state)
+        self.likelihood_ = PartnershipLikelihood(**params).fit(cities, pairs)
+        table = CityTable.build(cities, {}, self.countries)
+        a = pairs["geonameid_a"].to_numpy(np.int64)
+        b = pairs["geonameid_b"].to_numpy(np.int64)
+        known = np.array([x in table.row_of_id and y in table.row_of_id for x, y in zip(a, b, strict=True)], bool)
+        rows = np.array([(table.row_of_id[x], table.row_of_id[y]) for x, y in zip(a[known], b[known], strict=True)])
+        self.matcher_ = TwinningMatcher(weights=self.weights, likelihood=self.likelihood_).fit(
+            table, rows.reshape(-1, 2)
+        )
+        return self
+
+    def score_sources(self, geonameids: Sequence[int]) -> np.ndarray:
+        table = self.matcher_.table_
+        return self.matcher_.score_rows(np.array([table.row(int(g)) for g in geonameids], np.int64))

@@ -76,6 +76,32 @@ def rescore_chunk(job_id: str, chunk: int, city_ids: list[int]) -> int:
         raise
 
 
+@shared_task(name="twinning.train_model", soft_time_limit=1800, time_limit=1900, **COMMON)
+def train_model(job_id: str) -> str | None:
+    """Fit the partnership-likelihood model on the current network, save it, then re-score the active cities."""
+    from sqlmodel import Session
+
+    from api.training import run_train_job
+
+    ctx = context()
+    try:
+        run_train_job(ctx.engine, ctx.settings, job_id)
+    except OperationalError:
+        raise
+    except Exception as e:
+        log.exception("train_model %s failed", job_id)
+        jobs.fail(ctx.engine, job_id, f"{type(e).__name__}: {e}")
+        return None
+    ctx.matchers.invalidate()
+    with Session(ctx.engine) as session:
+        follow = jobs.create_job(session, kind="rescore", city_ids=None, scope="active")
+        session.commit()
+        jobs.link_followup(session, job_id, follow.id)
+        follow_id = follow.id
+    rescore_all.delay(follow_id)
+    return follow_id
+
+
 @shared_task(name="twinning.nightly_rescore", soft_time_limit=60, time_limit=90, **COMMON)
 def nightly_rescore() -> str:
     """Beat's nightly job: a new score set for every active city."""

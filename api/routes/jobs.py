@@ -68,6 +68,25 @@ def rescore(body: RescoreRequest) -> Any:
     return resp
 
 
+@bp.post(
+    "/jobs/train",
+    responses={202: JobPublic, 401: ErrorResponse, 403: ErrorResponse, 503: ErrorResponse},
+    security=auth.BEARER,
+)
+def train() -> Any:
+    """Re-train the partnership-likelihood model on the current network, then re-score the active cities.
+
+    Answers 202 with the job; when it succeeds its ``result`` holds the model's metadata and the id of the
+    re-scoring job that applies it. Admins only.
+    """
+    auth.require_role("admin")
+    job = services().submit(db(), kind="train")
+    resp: Response = jsonify(job_public(job))
+    resp.status_code = 202
+    resp.headers["Location"] = url_for("jobs.get_job", id=job.id)
+    return resp
+
+
 @bp.get("/jobs/<id>", responses={200: JobPublic, 404: ErrorResponse})
 def get_job(path: JobPath) -> Any:
     """A job's state and progress."""
