@@ -334,6 +334,12 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
 
+    @app.before_request
+    def _check_bearer() -> None:
+        """A token sent to any API endpoint must be valid (401 otherwise), so a client notices a bad token."""
+        if request.path.startswith("/api/") and request.headers.get("Authorization"):
+            api_user()
+
     @app.after_request
     def _www_authenticate(resp: Response) -> Response:
         if resp.status_code == 401 and request.path.startswith("/api/"):

@@ -6,6 +6,8 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -247,6 +249,19 @@ def suggest(
 
 
 # ---------------------------------------------------------------- accounts and the match workflow (issue 4)
+@contextmanager
+def _session() -> Iterator[tuple[Any, Any]]:
+    """The app's services and a session; the engine is disposed afterwards (no pooled connections left open)."""
+    from sqlmodel import Session
+
+    svc = _app().extensions["twinning"]
+    try:
+        with Session(svc.engine) as session:
+            yield svc, session
+    finally:
+        svc.engine.dispose()
+
+
 @main.group("users")
 def users_group() -> None:
     """Accounts: officials (bound to cities), coordinators (optionally scoped to countries), admins."""
@@ -279,14 +294,12 @@ def users_create(
     prompt_password: bool,
 ) -> None:
     """Create a user and print a new API token (shown once: store it now)."""
-    from sqlmodel import Session
 
     from .auth import AuthError, create_user, issue_token
 
     if prompt_password:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    app = _app()
-    with Session(app.extensions["twinning"].engine) as session:
+    with _session() as (_svc, session):
         try:
             user = create_user(
                 session,
@@ -313,12 +326,10 @@ def users_create(
 @click.option("--label", default="", help="What the token is for.")
 def users_token(name: str, label: str) -> None:
     """Issue another API token for user NAME (shown once)."""
-    from sqlmodel import Session
 
     from .auth import get_user, issue_token
 
-    app = _app()
-    with Session(app.extensions["twinning"].engine) as session:
+    with _session() as (_svc, session):
         user = get_user(session, name)
         if user is None:
             raise click.BadParameter(f"no user {name!r}", param_hint="NAME")
@@ -332,12 +343,10 @@ def users_token(name: str, label: str) -> None:
 @click.option("--token", "prefix", help="Revoke only the token starting with this (its first 10 characters).")
 def users_revoke(name: str | None, prefix: str | None) -> None:
     """Revoke every API token of user NAME, or one token by its prefix (--token tw_abc1234)."""
-    from sqlmodel import Session
 
     from .auth import AuthError, get_user, revoke_tokens
 
-    app = _app()
-    with Session(app.extensions["twinning"].engine) as session:
+    with _session() as (_svc, session):
         user = None
         if name:
             user = get_user(session, name)
@@ -356,12 +365,10 @@ def users_revoke(name: str | None, prefix: str | None) -> None:
 @click.password_option(help="The new console password.")
 def users_password(name: str, password: str) -> None:
     """Set user NAME's console password (logs out their other console sessions)."""
-    from sqlmodel import Session
 
     from .auth import get_user, set_password
 
-    app = _app()
-    with Session(app.extensions["twinning"].engine) as session:
+    with _session() as (_svc, session):
         user = get_user(session, name)
         if user is None:
             raise click.BadParameter(f"no user {name!r}", param_hint="NAME")
@@ -373,12 +380,11 @@ def users_password(name: str, password: str) -> None:
 @users_group.command("list")
 def users_list() -> None:
     """List the users with their roles, cities, countries and number of live tokens."""
-    from sqlmodel import Session, col, func, select
+    from sqlmodel import col, func, select
 
     from .models import ApiToken, User
 
-    app = _app()
-    with Session(app.extensions["twinning"].engine) as session:
+    with _session() as (_svc, session):
         for u in session.exec(select(User).order_by(col(User.id))).all():
             n = session.exec(
                 select(func.count()).where(ApiToken.user_id == u.id, col(ApiToken.revoked_at).is_(None))
@@ -395,15 +401,22 @@ def matches_group() -> None:
 @matches_group.command("expire")
 def matches_expire() -> None:
     """Expire proposals and accepted matches that waited too long (TWINNING_MATCH_*_DAYS); idempotent."""
-    from sqlmodel import Session
 
     from .workflow import expire_due
 
-    app = _app()
-    svc = app.extensions["twinning"]
-    with Session(svc.engine) as session:
+    with _session() as (svc, session):
         ids = expire_due(session, svc.settings)
     click.echo(f"expired {len(ids)} match(es)" + (f": {', '.join(map(str, ids))}" if ids else ""))
+
+
+def _register_model_commands() -> None:
+    from .cli_model import evaluate, train
+
+    main.add_command(train)
+    main.add_command(evaluate)
+
+
+_register_model_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

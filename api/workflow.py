@@ -365,13 +365,14 @@ def expire_due(
             reason = f"the partner city did not confirm within {settings.MATCH_CONFIRM_DAYS:g} days"
         else:
             reason = f"no coordinator decided within {settings.MATCH_REVIEW_DAYS:g} days"
+        source = m.status
         result = session.execute(
             update(Match)
             .where(col(Match.id) == m.id, col(Match.version) == m.version)
             .values(status="expired", version=m.version + 1, updated_at=now, reason=reason, expires_at=None)
         )
         if result.rowcount == 1:  # type: ignore[attr-defined]
-            session.add(_event(m, None, "expire", m.status, "expired", reason))
+            session.add(_event(m, None, "expire", source, "expired", reason))
             expired.append(m.id or 0)
     if expired:
         session.commit()
