@@ -181,9 +181,9 @@ def test_expiry_records_the_reason(app: Any, client: Any, who: dict[str, dict[st
     assert m["status"] == "expired" and "no coordinator decided within 30 days" in m["reason"]
     assert m["history"][-1]["actor"] == "system" and m["history"][-1]["from_status"] == "proposed"
     # The command line (and the Celery beat task) expire the rest.
-    from api.workflow import expire_due
-
     from sqlmodel import Session
+
+    from api.workflow import expire_due
 
     with Session(engine) as s:
         assert expire_due(s, app.extensions["twinning"].settings) == [b]
