@@ -123,6 +123,12 @@ class SuggestionQuery(Strict):
     min_population: int | None = Field(default=None, ge=0)
     max_population: int | None = Field(default=None, ge=0)
     max_distance_km: float | None = Field(default=None, gt=0, le=20_100)
+    max_country_share: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="at most this share of the list from one country (default: a third; 1 = no diversity rule)",
+    )
 
     @field_validator("country", "sector", mode="before")
     @classmethod
@@ -143,7 +149,14 @@ class SuggestionQuery(Strict):
     def filtered(self) -> bool:
         return any(
             v is not None
-            for v in (self.country, self.sector, self.min_population, self.max_population, self.max_distance_km)
+            for v in (
+                self.country,
+                self.sector,
+                self.min_population,
+                self.max_population,
+                self.max_distance_km,
+                self.max_country_share,
+            )
         )
 
 

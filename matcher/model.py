@@ -62,6 +62,8 @@ class Filters:
     min_population: float | None = None
     max_population: float | None = None
     max_distance_km: float | None = None
+    exclude_ids: frozenset[int] = frozenset()  # city ids never to suggest (e.g. recently rejected pairs)
+    max_country_share: float | None = None  # overrides the matcher's diversity rule for this query
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,8 @@ class TwinningMatcher(BaseEstimator):
             mask &= t.population <= filters.max_population
         if filters.max_distance_km is not None:
             mask &= haversine_km(t.lat[row], t.lon[row], t.lat, t.lon) <= filters.max_distance_km
+        if filters.exclude_ids:
+            mask &= ~np.isin(t.ids, np.fromiter(filters.exclude_ids, np.int64))
         return mask
 
     def suggest(self, row: int, k: int = 10, filters: Filters | None = None) -> list[Suggestion]:
@@ -271,12 +275,11 @@ class TwinningMatcher(BaseEstimator):
         scores = self.blend(comps)[0]
         mask = self.candidate_mask(row, filters)
         diversify = not (filters and filters.countries)
+        share = self.max_country_share
+        if filters is not None and filters.max_country_share is not None:
+            share = filters.max_country_share
         picked = top_k(
-            scores,
-            k,
-            mask,
-            groups=self.table_.country_idx if diversify else None,
-            max_group_share=self.max_country_share,
+            scores, k, mask, groups=self.table_.country_idx if diversify and share < 1 else None, max_group_share=share
         )
         return self._explain_rows(row, picked, comps, scores)
 

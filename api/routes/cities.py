@@ -137,13 +137,15 @@ def put_profile(path: CityPath, body: ProfileIn) -> Any:
     return _profile_public(profile, job_id)
 
 
-def _filters(query: SuggestionQuery) -> Filters:
+def _filters(query: SuggestionQuery, exclude: set[int] | frozenset[int] = frozenset()) -> Filters:
     return Filters(
         countries=frozenset(query.country or ()),
         sectors=frozenset(query.sector or ()),
         min_population=query.min_population,
         max_population=query.max_population,
         max_distance_km=query.max_distance_km,
+        exclude_ids=frozenset(exclude),
+        max_country_share=query.max_country_share,
     )
 
 
@@ -190,8 +192,7 @@ def suggestions(path: CityPath, query: SuggestionQuery) -> Any:
             return {"data": data, "count": len(data), "score_set": meta}
     built = svc.matchers.get(session)
     row = built.table.row(city.id)
-    results = built.matcher.suggest(row, query.k + len(excluded), _filters(query))
-    results = [s for s in results if s.city_id not in excluded][: query.k]
+    results = built.matcher.suggest(row, query.k, _filters(query, excluded))
     cities = {c.id: c for c in crud.cities_public(session, [crud.get_city(session, s.city_id) for s in results])}
     data = [
         {"city": cities[s.city_id].model_dump(mode="json"), **describe(s), "rank": rank}

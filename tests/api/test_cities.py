@@ -213,3 +213,14 @@ def test_sectors_endpoint(client: Any) -> None:
     body = client.get("/api/v1/sectors").get_json()
     keys = [s["key"] for s in body["data"]]
     assert body["count"] == 15 and "climate_environment" in keys and "maritime_ports" in keys
+
+
+def test_diversity_rule_is_a_parameter(client: Any) -> None:
+    default = client.get(f"/api/v1/cities/{SUZHOU}/suggestions?k=9&min_population=0").get_json()["data"]
+    counts: dict[str, int] = {}
+    for s in default:
+        counts[s["city"]["country"]] = counts.get(s["city"]["country"], 0) + 1
+    assert max(counts.values()) <= 3
+    loose = client.get(f"/api/v1/cities/{SUZHOU}/suggestions?k=9&max_country_share=1").get_json()["data"]
+    assert len(loose) == 9
+    assert client.get(f"/api/v1/cities/{SUZHOU}/suggestions?max_country_share=0").status_code == 422

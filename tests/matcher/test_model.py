@@ -218,3 +218,14 @@ def test_likelihood_component_is_blended_and_reported(cities: pd.DataFrame) -> N
     assert out[0].city_id == fav
     assert out[0].components["likelihood"] == pytest.approx(0.99)
     assert out[1].components["likelihood"] == pytest.approx(0.1)
+
+
+def test_exclusions_and_per_query_diversity(cities: pd.DataFrame) -> None:
+    m = fit(cities, {})
+    first = m.suggest(0, k=5)
+    banned = frozenset({first[0].city_id, first[1].city_id})
+    again = m.suggest(0, k=5, filters=Filters(exclude_ids=banned))
+    assert not banned & {s.city_id for s in again} and len(again) == 5
+    free = m.suggest(0, k=10, filters=Filters(max_country_share=1.0))
+    mask = m.candidate_mask(0)
+    assert [s.row for s in free] == top_k(m.score_rows([0])[0], 10, mask).tolist()
