@@ -22,6 +22,9 @@ say "Python environment (.venv)"
 .venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -vE "^WARNING: Location|^$" || true
 touch .venv/.installed
 
+say "Chromium for the browser tests (tests/e2e: playwright drives /usr/bin/chromium; never 'playwright install')"
+apt_install chromium chromium-driver
+
 say "PostgreSQL and Redis"
 command -v pg_ctlcluster >/dev/null || apt_install postgresql
 command -v redis-server >/dev/null || apt_install redis-server
