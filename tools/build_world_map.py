@@ -63,18 +63,23 @@ def path_data(topo_path: Path) -> str:
     for poly in polygons(topo, next(iter(topo["objects"]))):
         for rings in poly:
             pts = ring(arcs, rings)
-            if all(lat < MIN_LAT for _, lat in pts):
-                continue
-            coords = []
+            if min(lat for _, lat in pts) < MIN_LAT:
+                continue  # Antarctica: below the view box
+            # A ring that crosses the antimeridian is split where it jumps across the map.
+            runs: list[list[tuple[float, float]]] = [[]]
             last = None
             for lon, lat in pts:
-                p = (round(lon + 180, 1), round(90 - max(lat, MIN_LAT), 1))
+                p = (round(lon + 180, 1), round(90 - lat, 1))
+                if last is not None and abs(p[0] - last[0]) > 180:
+                    runs.append([])
                 if p != last:
-                    coords.append(p)
+                    runs[-1].append(p)
                     last = p
-            if len(coords) < 3:
-                continue
-            parts.append("M" + "L".join(f"{x:g} {y:g}" for x, y in coords) + "Z")
+            closed = len(runs) == 1
+            for run in runs:
+                if len(run) < 3:
+                    continue
+                parts.append("M" + "L".join(f"{x:g} {y:g}" for x, y in run) + ("Z" if closed else ""))
     return "".join(parts)
 
 

@@ -139,6 +139,7 @@ def test_propose_accept_confirm_in_the_browser(server: tuple[str, Any], browser:
     assert page.locator("svg.map .marker").count() == cards.count()
     assert cards.first.locator(".bar-row").count() >= 3
     _shot(page, "03-suggestions")
+    page.locator("section[aria-labelledby=map-title]").screenshot(path=str(SHOTS / "03b-map.png"))
     first = cards.first
     partner_id = int((first.get_attribute("id") or "s-0")[2:])
     partner_name = first.locator("h2").inner_text().split("\n")[0].split(". ", 1)[1].split("  ")[0]
