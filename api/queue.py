@@ -35,6 +35,7 @@ def make_celery(settings: Settings) -> Celery:
         timezone="UTC",
         beat_schedule={
             "nightly-rescore-all": {"task": "twinning.nightly_rescore", "schedule": crontab(hour=3, minute=0)},
+            "hourly-expire-matches": {"task": "twinning.expire_matches", "schedule": crontab(minute=17)},
         },
     )
     return app

@@ -114,3 +114,15 @@ def nightly_rescore() -> str:
         job_id = job.id
     rescore_all.delay(job_id)
     return job_id
+
+
+@shared_task(name="twinning.expire_matches", soft_time_limit=60, time_limit=90, **COMMON)
+def expire_matches() -> list[int]:
+    """Beat's hourly job: expire proposals and accepted matches that waited too long (idempotent)."""
+    from sqlmodel import Session
+
+    from api.workflow import expire_due
+
+    ctx = context()
+    with Session(ctx.engine) as session:
+        return expire_due(session, ctx.settings)
