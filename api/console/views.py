@@ -470,8 +470,16 @@ def jobs() -> Any:
     if request.method == "POST":
         scope = request.form.get("scope", "active")
         scope = scope if scope in ("active", "all") else "active"
+        city_ids: list[int] | None = None
+        names = [c.strip() for c in request.form.get("cities", "").split(",") if c.strip()]
+        if names:
+            try:
+                city_ids = [crud.find_city(session, n).id for n in names[:1000]]
+            except crud.NotFound as e:
+                flash(f"Could not start the job: {e}", "error")
+                return redirect(url_for("console.jobs"))
         try:
-            job = services().submit(session, kind="rescore", city_ids=None, scope=scope)
+            job = services().submit(session, kind="rescore", city_ids=city_ids, scope=scope)
         except Exception as e:  # the queue is down: say so on the page
             flash(f"Could not start the job: {e}", "error")
             return redirect(url_for("console.jobs"))
