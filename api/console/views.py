@@ -24,6 +24,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 from pydantic import ValidationError
 from sqlmodel import col, select
@@ -73,6 +74,11 @@ COMPONENT_LABELS = {
 @bp.before_request
 def _csrf() -> None:
     csrf.protect()
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_error(e: CSRFError) -> Response:
+    return _error(400, "This form has expired or did not come from this site. Go back, reload the page and try again.")
 
 
 @bp.app_template_global()

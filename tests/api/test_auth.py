@@ -207,3 +207,9 @@ def test_user_validation(app: Any) -> None:
         create_user(s, name="Dup", role="admin")
         with pytest.raises(AuthError):
             create_user(s, name="dup", role="admin")
+
+
+def test_training_is_for_admins_only(client: Any, who: dict[str, dict[str, str]]) -> None:
+    for caller, expected in [("anonymous", 401), ("official_suzhou", 403), ("coordinator", 403)]:
+        r = client.post("/api/v1/jobs/train", headers=who[caller])
+        assert _status(r) == expected, caller

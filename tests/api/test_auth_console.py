@@ -34,7 +34,8 @@ def test_console_needs_login_and_csrf(app: Any, client: Any) -> None:
     r = client.get("/console/matches")
     assert r.status_code == 302 and "/console/login" in r.headers["Location"]
     # No CSRF token: refused.
-    assert client.post("/console/login", data={"username": "li", "password": "pw-123"}).status_code == 400
+    r = client.post("/console/login", data={"username": "li", "password": "pw-123"})
+    assert r.status_code == 400 and "form has expired" in r.get_data(as_text=True)
     token = _login(app, client)
     assert client.get("/console/").headers["Location"].endswith(f"/console/cities/{SUZHOU}/suggestions")
     assert client.post("/console/matches", data={"city_id": SUZHOU, "partner_id": MIAMI}).status_code == 400
