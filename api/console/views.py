@@ -331,6 +331,10 @@ def suggestions(city_id: int) -> Any:
         for i, s in enumerate(items, start=1)
     ]
     home = {"x": round(city.longitude + 180, 2), "y": round(90 - max(city.latitude, -60), 2), "name": city.name}
+    waiting: list[dict[str, Any]] = []
+    if user.can_edit_city(city_id):  # proposals accepted by a coordinator that await this city's answer
+        rows = db().exec(select(Match).where(col(Match.partner_id) == city_id, col(Match.status) == "accepted")).all()
+        waiting = _items(list(rows), user)
     return _page(
         "suggestions.html",
         city=city,
@@ -341,6 +345,7 @@ def suggestions(city_id: int) -> Any:
         land_path=LAND_PATH,
         can_propose=user.can_edit_city(city_id),
         open_matches=_open_matches(city_id),
+        waiting=waiting,
         sectors=SECTORS,
         k=k,
     )

@@ -168,7 +168,9 @@ def test_propose_accept_confirm_in_the_browser(server: tuple[str, Any], browser:
 
     # 5. The partner city's official confirms.
     _login(page, base, "partner")
-    page.goto(match_url)
+    page.wait_for_url(re.compile(rf".*/console/cities/{partner_id}/suggestions$"))
+    page.get_by_role("link", name=re.compile("Suzhou .*proposes a partnership")).click()
+    page.wait_for_url(match_url)
     assert "Accepted" in page.locator("#match-status").inner_text()
     page.get_by_label(re.compile("^Note")).fill("We are delighted.")
     page.get_by_role("button", name="Confirm partnership").click()
