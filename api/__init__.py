@@ -60,10 +60,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> OpenAPI:
     # Accounts, the match workflow and the web console (issue 4).
     from . import auth
     from .console import init_console
-    from .routes import matches
+    from .routes import matches, users
 
     auth.init_app(app)
     app.register_api(matches.bp)
+    app.register_api(users.bp)
     init_console(app)
 
     return app

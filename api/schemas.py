@@ -392,3 +392,37 @@ class MatchList(BaseModel):
     count: int
     page: int
     per_page: int
+
+
+class UserCreate(Strict):
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._@-]+$")
+    role: Literal["official", "coordinator", "admin"]
+    cities: list[int] = Field(default_factory=list, max_length=100, description="an official's cities")
+    countries: list[CountryCode] = Field(default_factory=list, max_length=250, description="a coordinator's scope")
+    display_name: str = Field(default="", max_length=200)
+    password: str | None = Field(default=None, min_length=8, max_length=200, description="for the console")
+
+
+class UserPath(BaseModel):
+    name: str = Field(max_length=80)
+
+
+class UserPublic(MePublic):
+    active: bool
+    tokens: int = Field(description="live API tokens")
+
+
+class UserList(BaseModel):
+    data: list[UserPublic]
+    count: int
+
+
+class TokenIssued(BaseModel):
+    user: str
+    token: str = Field(description="shown once: only its SHA-256 is stored")
+    prefix: str
+
+
+class TokensRevoked(BaseModel):
+    user: str
+    revoked: int

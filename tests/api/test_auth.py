@@ -213,3 +213,26 @@ def test_training_is_for_admins_only(client: Any, who: dict[str, dict[str, str]]
     for caller, expected in [("anonymous", 401), ("official_suzhou", 403), ("coordinator", 403)]:
         r = client.post("/api/v1/jobs/train", headers=who[caller])
         assert _status(r) == expected, caller
+
+
+def test_users_api(client: Any, who: dict[str, dict[str, str]]) -> None:
+    body = {"name": "mia", "role": "official", "cities": [MIAMI], "password": "long-enough"}
+    assert client.post("/api/v1/users", json=body, headers=who["coordinator"]).status_code == 403
+    r = client.post("/api/v1/users", json=body, headers=who["admin"])
+    assert r.status_code == 201, r.get_json()
+    token = r.get_json()["token"]
+    mia = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=mia).get_json()["cities"] == [MIAMI]
+    assert client.post("/api/v1/users", json=body, headers=who["admin"]).status_code == 409
+    bad = {**body, "name": "x2", "cities": []}
+    assert client.post("/api/v1/users", json=bad, headers=who["admin"]).status_code == 422
+    names = [u["name"] for u in client.get("/api/v1/users", headers=who["admin"]).get_json()["data"]]
+    assert "mia" in names
+    assert client.get("/api/v1/users", headers=mia).status_code == 403
+    # Users issue and revoke their own tokens; not other people's.
+    assert client.post("/api/v1/users/test-admin/tokens", headers=mia).status_code == 403
+    second = client.post("/api/v1/users/mia/tokens", headers=mia).get_json()["token"]
+    assert second != token
+    assert client.post("/api/v1/users/mia/tokens/revoke", headers=mia).get_json()["revoked"] == 2
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {second}"}).status_code == 401
+    assert client.post("/api/v1/users/nobody/tokens", headers=who["admin"]).status_code == 404
