@@ -76,6 +76,8 @@ STAGE1_FEATURES = (
     "log_pop_rank_cand",
     "log_country_degree_cand",
     "capital_cand",
+    "log_cand_ties_to_src_region",  # log1p #partners of c in admin1(a)
+    "log_src_ties_to_cand_region",  # log1p #partners of a in admin1(c)
 )
 
 STAGE2_EXTRA_FEATURES = (
@@ -171,6 +173,8 @@ class _Stats:
     hop2_countries: np.ndarray  # (n, C)  #partners-of-partners per country (paths)
     share: np.ndarray  # deg / country degree
     deg_rank: np.ndarray  # rank by degree inside country (1 = most twinned)
+    partner_regions: sp.csr_matrix  # (n, R) #partners per admin1 region
+    partner_regions_csc: sp.csc_matrix  # same, column-major for per-region slices
 
     @classmethod
     def build(cls, index: CityIndex, edges: np.ndarray) -> _Stats:
@@ -188,6 +192,7 @@ class _Stats:
             .rank(method="min", ascending=False)
             .to_numpy(dtype=float)
         )
+        regions = g.adj @ _region_onehot(index)
         return cls(
             adj=g.adj,
             aa_adj=g.adj.multiply(aa[None, :]).tocsr(),
@@ -199,7 +204,14 @@ class _Stats:
             hop2_countries=np.asarray(g.adj @ g.partner_countries),
             share=share,
             deg_rank=deg_rank,
+            partner_regions=regions.tocsr(),
+            partner_regions_csc=regions.tocsc(),
         )
+
+
+def _region_onehot(index: CityIndex) -> sp.csr_matrix:
+    n = index.n
+    return sp.csr_matrix((np.ones(n), (np.arange(n), index.admin1)), shape=(n, int(index.admin1.max()) + 1))
 
 
 @dataclass
@@ -301,8 +313,21 @@ class _Featurizer:
             self.log_pop_rank[cand],
             np.log1p(s.country_degree[cc]),
             self.capital[cand],
+            np.log1p(self._cand_ties_to_src_region(src)[qi, cand]),
+            np.log1p(self._src_ties_to_region(src)[qi, ix.admin1[cand]]),
         ]
         return np.column_stack(cols)
+
+    def _cand_ties_to_src_region(self, src: _Sources) -> np.ndarray:
+        """``(m, n)``: partners of every candidate in the source's admin1 region."""
+        reg = np.where(src.admin1 >= 0, src.admin1, 0)
+        out = self.s.partner_regions_csc[:, reg].T.toarray()
+        out[src.admin1 < 0] = 0.0
+        return out
+
+    def _src_ties_to_region(self, src: _Sources) -> np.ndarray:
+        """``(m, R)``: partners of each source per admin1 region."""
+        return (src.adj @ self.s.partner_regions).toarray()
 
     def stage1_matrix(self, src: _Sources, coef: np.ndarray, intercept: float) -> np.ndarray:
         """Stage-1 linear score of every source against every city, ``(m, n)``.
@@ -326,6 +351,8 @@ class _Featurizer:
         out[cn.row, cn.col] += w[8] * np.log1p(cn.data)
         aa = (src.adj @ s.aa_adj.T).tocoo()
         out[aa.row, aa.col] += w[9] * aa.data
+        out += w[15] * np.log1p(self._cand_ties_to_src_region(src))
+        out += w[16] * np.log1p(self._src_ties_to_region(src)[:, ix.admin1])
         return out
 
     def _country_table(self, coef: np.ndarray, intercept: float) -> np.ndarray:
@@ -478,7 +505,7 @@ class PartnershipLikelihood(BaseEstimator):
     def __init__(
         self,
         n_candidates: int = 300,
-        inner_folds: int = 5,
+        inner_folds: int = 10,
         stage1_negatives: int = 40,
         stage1_hard_negatives: int = 0,
         cold_candidates: int = 100,
