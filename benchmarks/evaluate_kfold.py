@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ from matcher.graph import read_cities, read_pairs  # noqa: E402
 from matcher.likelihood import PartnershipLikelihood  # noqa: E402
 
 
-def _progress(prefix: str):  # type: ignore[no-untyped-def]
+def _progress(prefix: str) -> Callable[[int, int], None]:
     last = [0.0]
 
     def cb(done: int, total: int) -> None:

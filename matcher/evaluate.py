@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -154,7 +155,7 @@ def evaluate(
             done += len(src_ids[sl])
             if progress is not None:
                 progress(done, total)
-        summary = _summary(ranks, ks)
+        summary: dict[str, Any] = dict(_summary(ranks, ks))
         summary["fit_seconds"] = fit_s
         summary["score_seconds"] = time.perf_counter() - t0
         if return_ranks:
