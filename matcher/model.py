@@ -2,8 +2,10 @@
 
 Components (all vectorised over every candidate city at once):
 
-- ``likelihood`` — learned probability that the two cities twin, from the real partnership network
-  (:mod:`matcher.likelihood`); absent when no model is fitted.
+- ``likelihood`` — learned probability ``p`` that the two cities twin, from the real partnership network
+  (:mod:`matcher.likelihood`), on a log scale so that it spreads over [0, 1]:
+  ``1 + log10(p) / 8`` clipped to [0, 1] (one in a hundred million or less → 0, certain → 1). Absent when no
+  model is fitted.
 - ``interest`` — cosine similarity of what both cities care about (offers + seeks).
 - ``complementarity`` — mean of the two directions "A offers what B seeks" and "B offers what A seeks".
 - ``reciprocity`` — harmonic mean of those two directions: high only when the match is good for *both* sides.
@@ -13,7 +15,9 @@ Components (all vectorised over every candidate city at once):
   either side's) multiplies the score by ``preference_penalty``.
 
 The score is ``preference × Σ wᶜ·xᶜ / Σ wᶜ`` over the components available for the pair: the profile components
-exist only when both cities have a profile, so cities without one are scored from the gazetteer and the network.
+exist only when both cities have a profile. When the learned likelihood is present it stands for the gazetteer
+(the model already uses population, geography and country), so ``size`` and ``context`` are then shown but not
+weighted; without a model they carry the score of cities that have no profile.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from .sectors import SECTOR_KEYS, label
 
 COMPONENTS: tuple[str, ...] = ("likelihood", "interest", "complementarity", "reciprocity", "size", "context")
 PROFILE_COMPONENTS = frozenset({"interest", "complementarity", "reciprocity"})
+GAZETTEER_COMPONENTS = frozenset({"size", "context"})  # weighted only when there is no learned likelihood
 DEFAULT_WEIGHTS: dict[str, float] = {
     "likelihood": 3.0,
     "interest": 1.0,
@@ -93,6 +98,7 @@ class TwinningMatcher(BaseEstimator):
     size_scale : population ratio scale; ``size = exp(-|ln pa - ln pb| / size_scale)``.
     preference_penalty : factor applied once per unmet preference.
     max_country_share : at most this share of a top-k from one country unless the user filters by country.
+    likelihood_floor : probability mapped to 0 on the likelihood component's log scale.
     """
 
     def __init__(
@@ -102,12 +108,14 @@ class TwinningMatcher(BaseEstimator):
         size_scale: float = 1.5,
         preference_penalty: float = 0.5,
         max_country_share: float = 1 / 3,
+        likelihood_floor: float = 1e-8,
     ) -> None:
         self.weights = weights
         self.likelihood = likelihood
         self.size_scale = size_scale
         self.preference_penalty = preference_penalty
         self.max_country_share = max_country_share
+        self.likelihood_floor = likelihood_floor
 
     # ------------------------------------------------------------------ fitting
     def fit(self, table: CityTable, partner_rows: np.ndarray | None = None) -> TwinningMatcher:
@@ -154,7 +162,8 @@ class TwinningMatcher(BaseEstimator):
                 self.likelihood.score_new(str(t.country[r]), int(t.population[r]), float(t.lat[r]), float(t.lon[r]))
             )
             out[q, have] = s[cols[have]]
-        return np.clip(out, 0.0, 1.0)
+        logp = np.log10(np.clip(out, self.likelihood_floor, 1.0))
+        return np.clip(1.0 - logp / np.log10(self.likelihood_floor), 0.0, 1.0)
 
     def components_batch(self, rows: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:
         """Every component for each query row against all cities: ``{name: (len(rows), n)}``; NaN = n/a."""
@@ -226,7 +235,7 @@ class TwinningMatcher(BaseEstimator):
         total = None
         wsum = None
         for name in COMPONENTS:
-            if name not in comps:
+            if name not in comps or (name in GAZETTEER_COMPONENTS and "likelihood" in comps):
                 continue
             x = comps[name]
             w = self.weights_[name]

@@ -216,8 +216,12 @@ def test_likelihood_component_is_blended_and_reported(cities: pd.DataFrame) -> N
     m = TwinningMatcher(likelihood=FakeLikelihood(gids, fav)).fit(table)
     out = m.suggest(0, k=3)
     assert out[0].city_id == fav
-    assert out[0].components["likelihood"] == pytest.approx(0.99)
-    assert out[1].components["likelihood"] == pytest.approx(0.1)
+    # log scale: 1 + log10(p) / 8
+    assert out[0].components["likelihood"] == pytest.approx(1 + np.log10(0.99) / 8, abs=1e-4)  # rounded to 4 places
+    assert out[1].components["likelihood"] == pytest.approx(0.875)
+    # Without profiles the learned component stands for the gazetteer: the score is the likelihood itself.
+    assert out[1].score == pytest.approx(0.875, abs=1e-4)
+    assert {"size", "context"} <= set(out[1].components)
 
 
 def test_exclusions_and_per_query_diversity(cities: pd.DataFrame) -> None:
