@@ -11,8 +11,17 @@ from .models import ScoreSet
 
 
 def first_start(app: Any, echo: Callable[[str], None] = print) -> None:
+    """No model yet: train one in the background (then re-score). No score set yet: re-score in the background."""
     svc = app.extensions["twinning"]
     with Session(svc.engine) as session:
+        if svc.settings.TRAIN_ON_START and not svc.settings.model_path().exists():
+            job = svc.submit(session, kind="train")
+            echo(
+                f"Training the partnership-likelihood model on the real partnerships in the background (job {job.id}, "
+                "a few minutes on 2 cores); until then suggestions use profiles and the gazetteer only, then every "
+                "active city is re-scored with it."
+            )
+            return
         have_sets = session.exec(select(func.count()).select_from(ScoreSet)).one() > 0
         if have_sets:
             return

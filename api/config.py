@@ -35,6 +35,7 @@ class Settings:
     MAX_COUNTRY_SHARE: float = field(default_factory=lambda: float(_env("TWINNING_MAX_COUNTRY_SHARE", "0.3334") or 0))
     STORED_SUGGESTIONS: int = field(default_factory=lambda: int(_env("TWINNING_STORED_SUGGESTIONS", "20") or 20))
     RESCORE_CHUNK: int = field(default_factory=lambda: int(_env("TWINNING_RESCORE_CHUNK", "500") or 500))
+    TRAIN_ON_START: bool = field(default_factory=lambda: (_env("TWINNING_TRAIN_ON_START", "1") or "1") == "1")
     SEED_ON_START: bool = field(default_factory=lambda: (_env("TWINNING_SEED_ON_START", "1") or "1") == "1")
     REDIS_TIMEOUT_S: float = field(default_factory=lambda: float(_env("TWINNING_REDIS_TIMEOUT", "1.5") or 1.5))
     MIGRATE_ON_START: bool = field(default_factory=lambda: (_env("TWINNING_MIGRATE_ON_START", "1") or "1") == "1")
