@@ -6,6 +6,7 @@ embedded: a SQLite file in the working directory, jobs in-process, demo data see
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -35,6 +36,10 @@ class Settings:
     MAX_COUNTRY_SHARE: float = field(default_factory=lambda: float(_env("TWINNING_MAX_COUNTRY_SHARE", "0.3334") or 0))
     STORED_SUGGESTIONS: int = field(default_factory=lambda: int(_env("TWINNING_STORED_SUGGESTIONS", "20") or 20))
     RESCORE_CHUNK: int = field(default_factory=lambda: int(_env("TWINNING_RESCORE_CHUNK", "500") or 500))
+    # Extra PartnershipLikelihood parameters as JSON, e.g. '{"max_iter": 100}' (defaults are the evaluated ones).
+    TRAIN_PARAMS: dict[str, Any] = field(
+        default_factory=lambda: json.loads(_env("TWINNING_TRAIN_PARAMS", "{}") or "{}")
+    )
     TRAIN_ON_START: bool = field(default_factory=lambda: (_env("TWINNING_TRAIN_ON_START", "1") or "1") == "1")
     SEED_ON_START: bool = field(default_factory=lambda: (_env("TWINNING_SEED_ON_START", "1") or "1") == "1")
     REDIS_TIMEOUT_S: float = field(default_factory=lambda: float(_env("TWINNING_REDIS_TIMEOUT", "1.5") or 1.5))

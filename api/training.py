@@ -52,7 +52,7 @@ def train(engine: Engine, settings: Settings, *, out: Path | None = None, **para
     with Session(engine) as session:
         cities, pairs = training_data(session)
     t0 = time.perf_counter()
-    model = PartnershipLikelihood(**params).fit(cities, pairs)
+    model = PartnershipLikelihood(**{**settings.TRAIN_PARAMS, **params}).fit(cities, pairs)
     seconds = time.perf_counter() - t0
     path = Path(out or settings.model_path())
     path.parent.mkdir(parents=True, exist_ok=True)
