@@ -754,15 +754,17 @@ class PartnershipLikelihood(BaseEstimator):
 
         Uses the same model as for known cities without partners: country-pair
         priors, candidate prominence and size assortativity drive the ranking.
-        An unknown country code falls back to the first country's priors with
-        the country-pair features of a country without partnerships.
+        An unknown country code borrows a gazetteer country without any TRAIN
+        partnership (no country-pair affinity), leaving size/prominence priors.
         """
         fz = self.featurizer_
         code = self.index_.country_code(str(country).upper())
         src = fz.virtual_source(code, float(population), float(latitude), float(longitude))
         if code < 0:
-            # no country information: neutralise the country-pair tables
-            src.country = np.array([0])
+            # unknown country: borrow a gazetteer country without any TRAIN
+            # partnership, so no country-pair affinity is invented
+            empty = np.flatnonzero(fz.s.country_degree == 0)
+            src.country = np.array([int(empty[0]) if len(empty) else 0])
         return self._score(src)[0]
 
     # ---------------------------------------------------------- persistence
