@@ -163,7 +163,10 @@ class TwinningMatcher(BaseEstimator):
             )
             out[q, have] = s[cols[have]]
         logp = np.log10(np.clip(out, self.likelihood_floor, 1.0))
-        return np.clip(1.0 - logp / np.log10(self.likelihood_floor), 0.0, 1.0)
+        scaled = 1.0 - logp / np.log10(self.likelihood_floor)
+        # + a vanishing multiple of p keeps the transform strictly increasing below the floor, so the order of the
+        # learned model is kept everywhere (ties would count against true partners in the evaluation).
+        return np.clip(scaled + 1e-6 * out, 0.0, 1.0)
 
     def components_batch(self, rows: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:
         """Every component for each query row against all cities: ``{name: (len(rows), n)}``; NaN = n/a."""

@@ -233,3 +233,26 @@ def test_exclusions_and_per_query_diversity(cities: pd.DataFrame) -> None:
     free = m.suggest(0, k=10, filters=Filters(max_country_share=1.0))
     mask = m.candidate_mask(0)
     assert [s.row for s in free] == top_k(m.score_rows([0])[0], 10, mask).tolist()
+
+
+def test_served_score_keeps_the_likelihood_order_for_unprofiled_cities() -> None:
+    """The blend must not reorder what the learned model ranks (evaluation scores the served score)."""
+    cities = make_cities(30, seed=7)
+    gids = cities.geonameid.to_numpy()
+
+    class Spread:
+        geonameids_ = gids
+
+        def score_sources(self, ids: list[int]) -> np.ndarray:
+            rng = np.random.default_rng(int(ids[0]))
+            return 10.0 ** rng.uniform(-14, -0.5, size=(len(ids), len(gids)))  # many far below the 1e-8 floor
+
+        def score_new(self, country: str, population: int, latitude: float, longitude: float) -> np.ndarray:
+            return self.score_sources([0])[0]
+
+    lik = Spread()
+    m = TwinningMatcher(likelihood=lik).fit(CityTable.build(cities, {}, COUNTRIES))
+    for g in gids[:5]:
+        served = m.score_rows([m.table_.row(int(g))])[0]
+        raw = lik.score_sources([int(g)])[0]
+        assert (np.argsort(-served, kind="stable") == np.argsort(-raw, kind="stable")).all()
