@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, url_for
+from flask import url_for
 from flask_openapi3 import APIBlueprint, Tag
 
 from matcher import Filters
@@ -72,10 +72,7 @@ def create_city(body: CityCreate) -> Any:
         raise ApiError(422, str(e), e.field) from e
     except crud.Conflict as e:
         raise ApiError(409, str(e)) from e
-    resp: Response = jsonify(_public(city))
-    resp.status_code = 201
-    resp.headers["Location"] = url_for("cities.get_city", id=city.id)
-    return resp
+    return _public(city), 201, {"Location": url_for("cities.get_city", id=city.id)}
 
 
 @bp.get("/cities/<int:id>", responses={200: CityPublic, **ERRORS})

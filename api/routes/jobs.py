@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, url_for
+from flask import url_for
 from flask_openapi3 import APIBlueprint, Tag
 
 from .. import auth, crud
@@ -62,10 +62,7 @@ def rescore(body: RescoreRequest) -> Any:
         if missing:
             raise ApiError(404, f"unknown city ids: {missing[:10]}", "city_ids")
     job = services().submit(session, kind="rescore", city_ids=body.city_ids, scope=body.scope)
-    resp: Response = jsonify(job_public(job))
-    resp.status_code = 202
-    resp.headers["Location"] = url_for("jobs.get_job", id=job.id)
-    return resp
+    return job_public(job), 202, {"Location": url_for("jobs.get_job", id=job.id)}
 
 
 @bp.post(
@@ -81,10 +78,7 @@ def train() -> Any:
     """
     auth.require_role("admin")
     job = services().submit(db(), kind="train")
-    resp: Response = jsonify(job_public(job))
-    resp.status_code = 202
-    resp.headers["Location"] = url_for("jobs.get_job", id=job.id)
-    return resp
+    return job_public(job), 202, {"Location": url_for("jobs.get_job", id=job.id)}
 
 
 @bp.get("/jobs/<id>", responses={200: JobPublic, 404: ErrorResponse})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, url_for
+from flask import url_for
 from flask_openapi3 import APIBlueprint, Tag
 
 from .. import auth, crud, workflow
@@ -139,10 +139,7 @@ def create_match(body: MatchCreate) -> Any:
         )
     except workflow.WorkflowError as e:
         raise _raise(e) from e
-    resp: Response = jsonify(match_public([m], user, with_history=True)[0])
-    resp.status_code = 201
-    resp.headers["Location"] = url_for("matches.get_match", id=m.id)
-    return resp
+    return match_public([m], user, with_history=True)[0], 201, {"Location": url_for("matches.get_match", id=m.id)}
 
 
 @bp.get("/matches/<int:id>", responses={200: MatchDetail, **ERRORS})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, url_for
+from flask import url_for
 from flask_openapi3 import APIBlueprint, Tag
 
 from .. import auth, crud
@@ -65,7 +65,4 @@ def create_partnership(body: PartnershipCreate) -> Any:
     except crud.Conflict as e:
         raise ApiError(409, str(e)) from e
     services().matchers.invalidate()
-    resp: Response = jsonify(_public([row])[0])
-    resp.status_code = 201
-    resp.headers["Location"] = url_for("partnerships.list_partnerships", city=row.city_a_id)
-    return resp
+    return _public([row])[0], 201, {"Location": url_for("partnerships.list_partnerships", city=row.city_a_id)}

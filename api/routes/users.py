@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify
 from flask_openapi3 import APIBlueprint, Tag
 from sqlmodel import col, func, select
 
@@ -68,9 +67,7 @@ def create_user(body: UserCreate) -> Any:
         session.rollback()
         status = 409 if "already exists" in str(e) else 422
         raise ApiError(status, str(e), "name" if status == 409 else None) from e
-    resp: Response = jsonify({"user": user.name, "token": token, "prefix": token[:10]})
-    resp.status_code = 201
-    return resp
+    return {"user": user.name, "token": token, "prefix": token[:10]}, 201
 
 
 @bp.post("/users/<name>/tokens", responses={201: TokenIssued, **ERRORS})
@@ -80,9 +77,7 @@ def issue_token(path: UserPath) -> Any:
     session = db()
     token = auth.issue_token(session, user, label="issued over the API")
     session.commit()
-    resp: Response = jsonify({"user": user.name, "token": token, "prefix": token[:10]})
-    resp.status_code = 201
-    return resp
+    return {"user": user.name, "token": token, "prefix": token[:10]}, 201
 
 
 @bp.post("/users/<name>/tokens/revoke", responses={200: TokensRevoked, **ERRORS})
