@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
@@ -23,7 +24,6 @@ def top_k(
     allowed = np.flatnonzero(mask) if mask is not None else np.arange(scores.shape[0])
     if k <= 0 or allowed.size == 0:
         return np.empty(0, np.int64)
-    cap = max(1, math.floor(k * max_group_share)) if groups is not None else k
     # Enough head-room for the diversity pass; all of it is a vectorised partition.
     m = min(allowed.size, k if groups is None else max(k * 20, 200))
     sub = scores[allowed]
@@ -37,23 +37,30 @@ def top_k(
     ordered = allowed[head]
     if groups is None:
         return ordered[:k]
-    counts: dict[int, int] = {}
+    chosen = [int(ordered[p]) for p in pick_diverse(groups[ordered].tolist(), k, max_group_share)]
+    if len(chosen) < k and m < allowed.size:  # the head ran out: fill by score from the rest
+        rest = np.setdiff1d(allowed, ordered, assume_unique=True)
+        rest = rest[np.lexsort((rest, -scores[rest]))]
+        chosen.extend(int(i) for i in rest[: k - len(chosen)])
+    chosen.sort(key=lambda i: (-scores[i], i))
+    return np.asarray(chosen, np.int64)
+
+
+def pick_diverse(groups: Sequence[Hashable], k: int, max_group_share: float = 1 / 3) -> list[int]:
+    """Positions (in rank order) of the first ``k`` items of a ranked list, at most
+    ``max(1, floor(k * max_group_share))`` per group; when too few groups remain, the best skipped items fill k."""
+    cap = max(1, math.floor(k * max_group_share))
+    counts: dict[Hashable, int] = {}
     chosen: list[int] = []
     skipped: list[int] = []
-    for idx in ordered:
-        g = int(groups[idx])
+    for pos, g in enumerate(groups):
         if counts.get(g, 0) < cap:
-            chosen.append(int(idx))
+            chosen.append(pos)
             counts[g] = counts.get(g, 0) + 1
             if len(chosen) == k:
                 break
         else:
-            skipped.append(int(idx))
-    if len(chosen) < k:  # not enough variety among the head: fill by score
-        chosen.extend(skipped[: k - len(chosen)])
-        if len(chosen) < k and m < allowed.size:
-            rest = np.setdiff1d(allowed, ordered, assume_unique=True)
-            rest = rest[np.lexsort((rest, -scores[rest]))]
-            chosen.extend(int(i) for i in rest[: k - len(chosen)])
-        chosen.sort(key=lambda i: (-scores[i], i))
-    return np.asarray(chosen, np.int64)
+            skipped.append(pos)
+    if len(chosen) < k:
+        chosen = sorted(chosen + skipped[: k - len(chosen)])
+    return chosen

@@ -9,6 +9,7 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from matcher import Filters
 from matcher.model import describe
+from matcher.rank import pick_diverse
 from matcher.sectors import label
 
 from .. import auth, crud, workflow
@@ -163,11 +164,15 @@ def suggestions(path: CityPath, query: SuggestionQuery) -> Any:
     if not query.filtered():
         score_set = crud.latest_score_set_for_city(session, city.id)
         if score_set is not None and score_set.id is not None and query.k <= score_set.k:
-            stored = crud.stored_suggestions(session, score_set.id, city.id, query.k + len(excluded))
-            stored = [s for s in stored if s.candidate_id not in excluded][: query.k]
+            stored = crud.stored_suggestions(session, score_set.id, city.id, score_set.k)
+            stored = [s for s in stored if s.candidate_id not in excluded]
             cands = {
                 c.id: c for c in crud.cities_public(session, [crud.get_city(session, s.candidate_id) for s in stored])
             }
+            # The set stores a longer diversified list; the country cap is applied again for this k.
+            share = svc.settings.MAX_COUNTRY_SHARE
+            keep = pick_diverse([cands[s.candidate_id].country for s in stored], query.k, share)
+            stored = [stored[p] for p in keep]
             data = [
                 {
                     "city": cands[s.candidate_id].model_dump(mode="json"),
@@ -175,9 +180,9 @@ def suggestions(path: CityPath, query: SuggestionQuery) -> Any:
                     "components": s.components,
                     "sectors": [{**f, "label": label(f["sector"])} for f in s.sectors],
                     "distance_km": s.distance_km,
-                    "rank": s.rank,
+                    "rank": rank,
                 }
-                for s in stored
+                for rank, s in enumerate(stored, start=1)
             ]
             meta = {
                 "id": score_set.id,
