@@ -14,6 +14,15 @@ Weight = Annotated[float, Field(ge=0.0, le=1.0)]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, upper case")]
 
 
+def split_commas(v: Any) -> Any:
+    """Query lists may come as ``?x=a,b`` or ``?x=a&x=b`` (or both)."""
+    if isinstance(v, str):
+        return [p for p in v.split(",") if p]
+    if isinstance(v, list):
+        return [p for item in v for p in str(item).split(",") if p]
+    return v
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -133,11 +142,7 @@ class SuggestionQuery(Strict):
     @field_validator("country", "sector", mode="before")
     @classmethod
     def _split(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            return [p for p in v.split(",") if p]
-        if isinstance(v, list):
-            return [p for item in v for p in str(item).split(",") if p]
-        return v
+        return split_commas(v)
 
     @model_validator(mode="after")
     def _range(self) -> SuggestionQuery:
@@ -342,11 +347,7 @@ class MatchQuery(Strict):
     @field_validator("status", mode="before")
     @classmethod
     def _split(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            return [p for p in v.split(",") if p]
-        if isinstance(v, list):
-            return [p for item in v for p in str(item).split(",") if p]
-        return v
+        return split_commas(v)
 
 
 class MatchPath(BaseModel):
