@@ -56,6 +56,13 @@ def cities_public(session: Session, cities: Sequence[City]) -> list[CityPublic]:
     return [city_public(c, countries=countries, has_profile=c.id in with_profile) for c in cities]
 
 
+def cities_by_id(session: Session, ids: Sequence[int]) -> dict[int, CityPublic]:
+    """Public records of many cities in one query, keyed by id (unknown ids are left out)."""
+    wanted = sorted(set(int(i) for i in ids))
+    rows = session.exec(select(City).where(col(City.id).in_(wanted))).all() if wanted else []
+    return {c.id: c for c in cities_public(session, rows)}
+
+
 def list_cities(
     session: Session,
     *,

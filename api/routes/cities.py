@@ -166,9 +166,7 @@ def suggestions(path: CityPath, query: SuggestionQuery) -> Any:
         if score_set is not None and score_set.id is not None and query.k <= score_set.k:
             stored = crud.stored_suggestions(session, score_set.id, city.id, score_set.k)
             stored = [s for s in stored if s.candidate_id not in excluded]
-            cands = {
-                c.id: c for c in crud.cities_public(session, [crud.get_city(session, s.candidate_id) for s in stored])
-            }
+            cands = crud.cities_by_id(session, [s.candidate_id for s in stored])
             # The set stores a longer diversified list; the country cap is applied again for this k.
             share = svc.settings.MAX_COUNTRY_SHARE
             keep = pick_diverse([cands[s.candidate_id].country for s in stored], query.k, share)
@@ -195,7 +193,7 @@ def suggestions(path: CityPath, query: SuggestionQuery) -> Any:
     built = svc.matchers.get(session)
     row = built.table.row(city.id)
     results = built.matcher.suggest(row, query.k, _filters(query, excluded))
-    cities = {c.id: c for c in crud.cities_public(session, [crud.get_city(session, s.city_id) for s in results])}
+    cities = crud.cities_by_id(session, [s.city_id for s in results])
     data = [
         {"city": cities[s.city_id].model_dump(mode="json"), **describe(s), "rank": rank}
         for rank, s in enumerate(results, start=1)

@@ -49,7 +49,7 @@ def _raise(e: workflow.WorkflowError) -> ApiError:
 def match_public(rows: list[Match], user: auth.Principal | None, *, with_history: bool = False) -> list[dict[str, Any]]:
     session = db()
     ids = {r.city_id for r in rows} | {r.partner_id for r in rows}
-    cities = {c.id: c for c in crud.cities_public(session, [crud.get_city(session, i) for i in ids])}
+    cities = crud.cities_by_id(session, list(ids))
     names = workflow.user_names(session, {r.proposed_by for r in rows} | {r.reviewer_id for r in rows})
     out = []
     for r in rows:

@@ -20,7 +20,7 @@ ERRORS: dict[Any, Any] = {404: ErrorResponse, 409: ErrorResponse, 422: ErrorResp
 def _public(rows: list[Partnership]) -> list[dict[str, Any]]:
     session = db()
     ids = {r.city_a_id for r in rows} | {r.city_b_id for r in rows}
-    cities = {c.id: c for c in crud.cities_public(session, [crud.get_city(session, i) for i in ids])}
+    cities = crud.cities_by_id(session, list(ids))
     return [
         PartnershipPublic(
             id=r.id or 0,
