@@ -8,4 +8,4 @@ COPY workers ./workers
 COPY seed ./seed
 RUN pip install --no-cache-dir .
 EXPOSE 8000
-CMD ["gunicorn", "-w", "2", "-b", "0.0.0.0:8000", "api.wsgi:app"]
+CMD ["gunicorn", "-w", "2", "-b", "0.0.0.0:8000", "api.web.wsgi:app"]

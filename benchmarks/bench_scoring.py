@@ -17,7 +17,7 @@ import pandas as pd
 
 from matcher import CityTable, CountryTable, ProfileData, TwinningMatcher
 from matcher.rank import top_k
-from seed.load import DEMO_PROFILES_FILE, read_cities, read_countries
+from seed.readers import DEMO_PROFILES_FILE, read_cities, read_countries
 
 
 def build() -> tuple[TwinningMatcher, CityTable]:

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from api import create_app
-from api.db import make_engine, migrate
-from seed.load import load_all, load_demo_profiles
+from api.data.db import make_engine, migrate
+from api.data.seeding import load_all, load_demo_profiles
 
 TEST_DB = os.environ.get("TWINNING_TEST_DB", "twinning_test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -149,7 +149,7 @@ def bearer(
     """``Authorization`` headers for a user with ``role`` (created on first use in the app's database)."""
     from sqlmodel import Session
 
-    from api.auth import create_user, get_user, issue_token
+    from api.web.auth import create_user, get_user, issue_token
 
     name = name or f"test-{role}" + "".join(f"-{c}" for c in (*cities, *countries))
     with Session(app.extensions["twinning"].engine) as session:

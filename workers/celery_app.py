@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.config import Settings
-from api.queue import make_celery
+from api.domain.queue import make_celery
 
 settings = Settings.from_env()
 if not settings.REDIS_URL:  # pragma: no cover - a worker without a broker cannot do anything useful

@@ -13,10 +13,10 @@ from functools import lru_cache
 from celery import shared_task
 from sqlalchemy.exc import OperationalError
 
-from api import jobs
 from api.config import Settings
-from api.db import make_engine
-from api.scoring import MatcherService
+from api.data.db import make_engine
+from api.domain import jobs
+from api.domain.scoring import MatcherService
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def train_model(job_id: str) -> str | None:
     """Fit the partnership-likelihood model on the current network, save it, then re-score the active cities."""
     from sqlmodel import Session
 
-    from api.training import run_train_job
+    from api.domain.training import run_train_job
 
     ctx = context()
     try:
@@ -121,7 +121,7 @@ def expire_matches() -> list[int]:
     """Beat's hourly job: expire proposals and accepted matches that waited too long (idempotent)."""
     from sqlmodel import Session
 
-    from api.workflow import expire_due
+    from api.domain.workflow import expire_due
 
     ctx = context()
     with Session(ctx.engine) as session:

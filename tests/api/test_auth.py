@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from api.auth import create_user, hash_token, issue_token
-from api.models import ApiToken
+from api.data.models import ApiToken
+from api.web.auth import create_user, hash_token, issue_token
 from tests.conftest import bearer
 
 SUZHOU, MIAMI, KUNSHAN = 1886760, 4164138, 1785623
@@ -145,7 +145,7 @@ def test_bad_revoked_and_malformed_tokens(app: Any, client: Any) -> None:
     with Session(app.extensions["twinning"].engine) as s:
         token = s.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(headers["Authorization"][7:]))).one()
         assert token.prefix == headers["Authorization"][7:17]
-    from api.auth import get_user, revoke_tokens
+    from api.web.auth import get_user, revoke_tokens
 
     with Session(app.extensions["twinning"].engine) as s:
         user = get_user(s, "test-official-1886760")
@@ -191,7 +191,7 @@ def test_openapi_documents_the_bearer_scheme(client: Any) -> None:
 
 
 def test_user_validation(app: Any) -> None:
-    from api.auth import AuthError
+    from api.web.auth import AuthError
 
     with Session(app.extensions["twinning"].engine) as s:
         for kwargs in [

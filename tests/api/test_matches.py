@@ -183,7 +183,7 @@ def test_expiry_records_the_reason(app: Any, client: Any, who: dict[str, dict[st
     # The command line (and the Celery beat task) expire the rest.
     from sqlmodel import Session
 
-    from api.workflow import expire_due
+    from api.domain.workflow import expire_due
 
     with Session(engine) as s:
         assert expire_due(s, app.extensions["twinning"].settings) == [b]

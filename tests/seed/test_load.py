@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from seed.load import fold, load_all, read_cities, read_partnerships
+from api.data.seeding import fold, load_all, read_cities, read_partnerships
 
 
 def counts(engine: Any) -> dict[str, int]:

@@ -7,11 +7,12 @@ from typing import Any
 from flask import url_for
 from flask_openapi3 import APIBlueprint, Tag
 
-from .. import auth, crud
-from ..errors import ApiError
-from ..models import Partnership
-from ..schemas import ErrorResponse, PartnershipCreate, PartnershipList, PartnershipPublic, PartnershipQuery
-from ..services import db, services
+from api.data import crud
+from api.data.models import Partnership
+from api.domain.services import db, services
+from api.schemas import ErrorResponse, PartnershipCreate, PartnershipList, PartnershipPublic, PartnershipQuery
+from api.web import auth
+from api.web.errors import ApiError
 
 bp = APIBlueprint("partnerships", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="partnerships")])
 ERRORS: dict[Any, Any] = {404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse}

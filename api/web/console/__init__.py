@@ -10,7 +10,7 @@ csrf = CSRFProtect()
 
 def init_console(app: Flask) -> None:
     """Register the console pages; CSRF is checked on the console's forms only (the JSON API uses tokens)."""
-    from .views import bp
+    from api.web.console.views import bp
 
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)

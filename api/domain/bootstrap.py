@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
-from .models import ScoreSet
+from api.data.models import ScoreSet
 
 
 def first_start(app: Any, echo: Callable[[str], None] = print) -> None:
@@ -37,7 +37,7 @@ def demo_accounts(app: Any, echo: Callable[[str], None] = print) -> None:
     svc = app.extensions["twinning"]
     if not svc.settings.embedded:
         return
-    from .auth import ensure_demo_accounts
+    from api.web.auth import ensure_demo_accounts
 
     with Session(svc.engine) as session:
         accounts = ensure_demo_accounts(session)

@@ -7,7 +7,7 @@ from typing import Any
 from celery import Celery
 from celery.schedules import crontab
 
-from .config import Settings
+from api.config import Settings
 
 
 class QueueUnavailable(RuntimeError):

@@ -8,11 +8,10 @@ from flask import Blueprint, Response, jsonify, render_template
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import text
 
+from api.domain.queue import QueueUnavailable, ping, redact
+from api.domain.services import db, services
+from api.schemas import SectorList
 from matcher.sectors import SECTORS
-
-from ..queue import QueueUnavailable, ping, redact
-from ..schemas import SectorList
-from ..services import db, services
 
 bp = APIBlueprint("meta", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="meta")])
 pages = Blueprint(

@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
-from .config import Settings
-from .models import City, Job, Partnership, utcnow
+from api.config import Settings
+from api.data.models import City, Job, Partnership, utcnow
 
 log = logging.getLogger(__name__)
 TRAINING_STATUSES = ("active", "dormant")

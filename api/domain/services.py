@@ -10,12 +10,12 @@ from flask import current_app, g
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from . import jobs
-from .config import Settings
-from .errors import ApiError
-from .models import Job
-from .queue import QueueUnavailable, make_celery, ping, send
-from .scoring import MatcherService
+from api.config import Settings
+from api.data.models import Job
+from api.domain import jobs
+from api.domain.queue import QueueUnavailable, make_celery, ping, send
+from api.domain.scoring import MatcherService
+from api.web.errors import ApiError
 
 log = logging.getLogger(__name__)
 EXTENSION = "twinning"

@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import api.models  # noqa: F401  (registers the tables)
+import api.data.models  # noqa: F401  (registers the tables)
 
 target_metadata = SQLModel.metadata
 config = context.config

@@ -12,11 +12,11 @@ from typing import Any
 
 import click
 
-from .config import ConfigError, Settings
+from api.config import ConfigError, Settings
 
 
 def _app(**overrides: Any) -> Any:
-    from . import create_app
+    from api import create_app
 
     try:
         return create_app(overrides)
@@ -46,9 +46,8 @@ def serve(host: str, port: int, threads: int, no_seed: bool) -> None:
     """Start the web service (API, docs and console); seeds the data on first start."""
     from waitress import create_server
 
-    from seed.load import is_seeded, load_all
-
-    from .bootstrap import demo_accounts, first_start
+    from api.data.seeding import is_seeded, load_all
+    from api.domain.bootstrap import demo_accounts, first_start
 
     app = _app()
     svc = app.extensions["twinning"]
@@ -76,7 +75,7 @@ def serve(host: str, port: int, threads: int, no_seed: bool) -> None:
 @click.option("--no-demo", is_flag=True, help="Skip the illustrative demo profiles.")
 def seed(no_demo: bool) -> None:
     """Load the shipped data (countries, 34,006 cities, real partnerships, demo profiles). Idempotent."""
-    from seed.load import load_all
+    from api.data.seeding import load_all
 
     app = _app()
     t0 = time.perf_counter()
@@ -95,7 +94,7 @@ def db_group() -> None:
 @db_group.command("upgrade")
 def db_upgrade() -> None:
     """Apply the Alembic migrations (idempotent)."""
-    from .db import make_engine, migrate
+    from api.data.db import make_engine, migrate
 
     settings = Settings.from_env()
     migrate(make_engine(settings.DATABASE_URL))
@@ -116,7 +115,8 @@ def rescore(cities: tuple[str, ...], scope: str, queue: bool) -> None:
     """Recompute and store suggestions as a new score set, with a progress bar."""
     from tqdm import tqdm
 
-    from . import crud, jobs
+    from api.data import crud
+    from api.domain import jobs
 
     app = _app(JOBS_MODE="celery" if queue else "sync")
     svc = app.extensions["twinning"]
@@ -134,7 +134,7 @@ def rescore(cities: tuple[str, ...], scope: str, queue: bool) -> None:
         job_id, total = job.id, job.total
     click.echo(f"job {job_id}: {total} cities")
     if queue:
-        from .queue import QueueUnavailable, ping, send
+        from api.domain.queue import QueueUnavailable, ping, send
 
         try:
             ping(svc.settings.REDIS_URL, svc.settings.REDIS_TIMEOUT_S)
@@ -160,7 +160,7 @@ def _follow(engine: Any, job_id: str, total: int) -> None:
     from sqlmodel import Session
     from tqdm import tqdm
 
-    from .models import Job
+    from api.data.models import Job
 
     bar = tqdm(total=total, unit="city", file=sys.stderr, desc="rescoring (workers)")
     while True:
@@ -178,7 +178,7 @@ def _follow(engine: Any, job_id: str, total: int) -> None:
 def _report_job(engine: Any, job_id: str) -> None:
     from sqlmodel import Session
 
-    from .models import Job
+    from api.data.models import Job
 
     with Session(engine) as session:
         job = session.get(Job, job_id)
@@ -201,11 +201,10 @@ def suggest(
     """Partner suggestions for CITY (a name such as "Suzhou", or a geonameid), computed live."""
     from sqlmodel import Session
 
+    from api.data import crud
     from matcher import Filters
     from matcher.model import describe
     from matcher.sectors import SECTOR_KEYS
-
-    from . import crud
 
     bad = [s for s in sector if s not in SECTOR_KEYS]
     if bad:
@@ -268,7 +267,7 @@ def users_group() -> None:
 
 
 def _city_id(session: Any, text: str) -> int:
-    from . import crud
+    from api.data import crud
 
     try:
         return crud.find_city(session, text).id
@@ -295,7 +294,7 @@ def users_create(
 ) -> None:
     """Create a user and print a new API token (shown once: store it now)."""
 
-    from .auth import AuthError, create_user, issue_token
+    from api.web.auth import AuthError, create_user, issue_token
 
     if prompt_password:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -327,7 +326,7 @@ def users_create(
 def users_token(name: str, label: str) -> None:
     """Issue another API token for user NAME (shown once)."""
 
-    from .auth import get_user, issue_token
+    from api.web.auth import get_user, issue_token
 
     with _session() as (_svc, session):
         user = get_user(session, name)
@@ -344,7 +343,7 @@ def users_token(name: str, label: str) -> None:
 def users_revoke(name: str | None, prefix: str | None) -> None:
     """Revoke every API token of user NAME, or one token by its prefix (--token tw_abc1234)."""
 
-    from .auth import AuthError, get_user, revoke_tokens
+    from api.web.auth import AuthError, get_user, revoke_tokens
 
     with _session() as (_svc, session):
         user = None
@@ -366,7 +365,7 @@ def users_revoke(name: str | None, prefix: str | None) -> None:
 def users_password(name: str, password: str) -> None:
     """Set user NAME's console password (logs out their other console sessions)."""
 
-    from .auth import get_user, set_password
+    from api.web.auth import get_user, set_password
 
     with _session() as (_svc, session):
         user = get_user(session, name)
@@ -382,7 +381,7 @@ def users_list() -> None:
     """List the users with their roles, cities, countries and number of live tokens."""
     from sqlmodel import col, func, select
 
-    from .models import ApiToken, User
+    from api.data.models import ApiToken, User
 
     with _session() as (_svc, session):
         for u in session.exec(select(User).order_by(col(User.id))).all():
@@ -402,7 +401,7 @@ def matches_group() -> None:
 def matches_expire() -> None:
     """Expire proposals and accepted matches that waited too long (TWINNING_MATCH_*_DAYS); idempotent."""
 
-    from .workflow import expire_due
+    from api.domain.workflow import expire_due
 
     with _session() as (svc, session):
         ids = expire_due(session, svc.settings)
@@ -410,7 +409,7 @@ def matches_expire() -> None:
 
 
 def _register_model_commands() -> None:
-    from .cli_model import evaluate, train
+    from api.cli.model import evaluate, train
 
     main.add_command(train)
     main.add_command(evaluate)

@@ -16,10 +16,10 @@ import numpy as np
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col
 
-from . import crud
-from .config import Settings
-from .models import Job, ScoreSet, utcnow
-from .scoring import MatcherService
+from api.config import Settings
+from api.data import crud
+from api.data.models import Job, ScoreSet, utcnow
+from api.domain.scoring import MatcherService
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def run_inline(engine: Engine, settings: Settings, matchers: MatcherService, job
         with Session(engine) as session:
             kind = crud.get_job(session, job_id).kind
         if kind == "train":
-            from .training import run_train_job
+            from api.domain.training import run_train_job
 
             run_train_job(engine, settings, job_id)
             matchers.invalidate()

@@ -28,8 +28,8 @@ from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .errors import ApiError
-from .models import ApiToken, City, Country, LoginAttempt, User, utcnow
+from api.data.models import ApiToken, City, Country, LoginAttempt, User, utcnow
+from api.web.errors import ApiError
 
 ROLES = ("official", "coordinator", "admin")
 TOKEN_PREFIX = "tw_"
@@ -257,7 +257,7 @@ class Principal:
 
 
 def _from_session_db() -> Session:
-    from .services import db
+    from api.domain.services import db
 
     return db()
 

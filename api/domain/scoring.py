@@ -14,10 +14,9 @@ from sqlalchemy import Engine, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
+from api.config import Settings
+from api.data.models import City, Country, Partnership, Profile
 from matcher import CityTable, CountryTable, ProfileData, TwinningMatcher
-
-from .config import Settings
-from .models import City, Country, Partnership, Profile
 
 log = logging.getLogger(__name__)
 PROFILE_MODEL_VERSION = "profile-v1"

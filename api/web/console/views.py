@@ -29,15 +29,16 @@ from markupsafe import Markup
 from pydantic import ValidationError
 from sqlmodel import col, select
 
+from api.data import crud
+from api.data.models import Job, Match
+from api.domain import workflow
+from api.domain.services import db, services
+from api.schemas import CityPath, ProfileIn, SuggestionQuery
+from api.web import auth
+from api.web.console import csrf
+from api.web.routes import cities as city_routes
+from api.web.routes.jobs import job_public
 from matcher.sectors import SECTORS, label
-
-from .. import auth, crud, workflow
-from ..models import Job, Match
-from ..routes import cities as city_routes
-from ..routes.jobs import job_public
-from ..schemas import CityPath, ProfileIn, SuggestionQuery
-from ..services import db, services
-from . import csrf
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="../templates")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -414,7 +415,7 @@ def matches() -> Any:
 
 
 def _items(rows: list[Match], user: auth.Principal) -> list[dict[str, Any]]:
-    from ..routes.matches import match_public
+    from api.web.routes.matches import match_public
 
     return match_public(rows, user)
 
@@ -432,7 +433,7 @@ def match(match_id: int) -> Any:
     session.refresh(m)
     if not workflow.may_see(user, m, workflow.pair_countries(session, m)):
         return _error(403, "You may not see this match.")
-    from ..routes.matches import match_public
+    from api.web.routes.matches import match_public
 
     item = match_public([m], user, with_history=True)[0]
     return _page("match.html", m=item)
@@ -459,7 +460,7 @@ def decide(match_id: int) -> Any:
         error = e.message
         m = e.match or workflow.get_match(db(), match_id)
     if htmx and request.form.get("fragment") == "row":
-        from ..routes.matches import match_public
+        from api.web.routes.matches import match_public
 
         item = match_public([m], user)[0]
         return _page("_match_row.html", 409 if error else 200, it=item, row_error=error, queue=True)

@@ -26,8 +26,8 @@ def train(out: Path | None, queue: bool, no_rescore: bool) -> None:
     """
     from sqlmodel import Session
 
-    from .cli import _app, _follow
-    from .models import Job
+    from api.cli import _app, _follow
+    from api.data.models import Job
 
     app = _app(JOBS_MODE="celery" if queue else "sync")
     svc = app.extensions["twinning"]
@@ -41,7 +41,7 @@ def train(out: Path | None, queue: bool, no_rescore: bool) -> None:
             assert done is not None
             click.echo(json.dumps(done.result, indent=2, default=str))
         return
-    from .training import train as do_train
+    from api.domain.training import train as do_train
 
     click.echo("training the partnership-likelihood model …", err=True)
     t0 = time.perf_counter()
@@ -49,7 +49,7 @@ def train(out: Path | None, queue: bool, no_rescore: bool) -> None:
     click.echo(f"trained in {time.perf_counter() - t0:.1f}s: {meta.get('version')} -> {meta['path']}", err=True)
     click.echo(json.dumps(meta, indent=2, default=str))
     if not no_rescore and out is None:
-        from .cli import rescore
+        from api.cli import rescore
 
         click.get_current_context().invoke(rescore, cities=(), scope="active", queue=False)
 
@@ -115,7 +115,7 @@ def evaluate(
     from matcher.evaluate import default_rankers, format_table
     from matcher.evaluate import evaluate as run_eval
     from matcher.model import TwinningRanker
-    from seed.load import read_cities, read_countries
+    from seed.readers import read_cities, read_countries
 
     cities = read_cities(cities_path) if cities_path else read_cities()
     train_pairs, test_pairs = _read_pairs(train_path), _read_pairs(test_path)

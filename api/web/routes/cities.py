@@ -7,14 +7,10 @@ from typing import Any
 from flask import url_for
 from flask_openapi3 import APIBlueprint, Tag
 
-from matcher import Filters
-from matcher.model import describe
-from matcher.rank import pick_diverse
-from matcher.sectors import label
-
-from .. import auth, crud, workflow
-from ..errors import ApiError
-from ..schemas import (
+from api.data import crud
+from api.domain import workflow
+from api.domain.services import db, services
+from api.schemas import (
     CityCreate,
     CityList,
     CityPath,
@@ -29,7 +25,12 @@ from ..schemas import (
     SuggestionList,
     SuggestionQuery,
 )
-from ..services import db, services
+from api.web import auth
+from api.web.errors import ApiError
+from matcher import Filters
+from matcher.model import describe
+from matcher.rank import pick_diverse
+from matcher.sectors import label
 
 bp = APIBlueprint("cities", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="cities")])
 ERRORS: dict[Any, Any] = {404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse}

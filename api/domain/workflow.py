@@ -25,10 +25,10 @@ from sqlalchemy import and_, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from . import crud
-from .auth import Principal
-from .config import Settings
-from .models import City, Match, MatchEvent, Partnership, ScoreSet, Suggestion, User, utcnow
+from api.config import Settings
+from api.data import crud
+from api.data.models import City, Match, MatchEvent, Partnership, ScoreSet, Suggestion, User, utcnow
+from api.web.auth import Principal
 
 OPEN = ("proposed", "under_review", "accepted")
 AWAITING_REVIEW = ("proposed", "under_review")

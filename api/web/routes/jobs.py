@@ -7,11 +7,12 @@ from typing import Any
 from flask import url_for
 from flask_openapi3 import APIBlueprint, Tag
 
-from .. import auth, crud
-from ..errors import ApiError
-from ..models import Job
-from ..schemas import ErrorResponse, JobPath, JobPublic, RescoreRequest
-from ..services import db, services
+from api.data import crud
+from api.data.models import Job
+from api.domain.services import db, services
+from api.schemas import ErrorResponse, JobPath, JobPublic, RescoreRequest
+from api.web import auth
+from api.web.errors import ApiError
 
 bp = APIBlueprint("jobs", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="jobs")])
 

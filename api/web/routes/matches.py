@@ -7,10 +7,11 @@ from typing import Any
 from flask import url_for
 from flask_openapi3 import APIBlueprint, Tag
 
-from .. import auth, crud, workflow
-from ..errors import ApiError
-from ..models import Match
-from ..schemas import (
+from api.data import crud
+from api.data.models import Match
+from api.domain import workflow
+from api.domain.services import db, services
+from api.schemas import (
     ErrorResponse,
     MatchCreate,
     MatchDecision,
@@ -21,7 +22,8 @@ from ..schemas import (
     MatchQuery,
     MePublic,
 )
-from ..services import db, services
+from api.web import auth
+from api.web.errors import ApiError
 
 bp = APIBlueprint(
     "matches",

@@ -7,11 +7,11 @@ from typing import Any
 from flask_openapi3 import APIBlueprint, Tag
 from sqlmodel import col, func, select
 
-from .. import auth
-from ..errors import ApiError
-from ..models import ApiToken, User
-from ..schemas import ErrorResponse, TokenIssued, TokensRevoked, UserCreate, UserList, UserPath
-from ..services import db
+from api.data.models import ApiToken, User
+from api.domain.services import db
+from api.schemas import ErrorResponse, TokenIssued, TokensRevoked, UserCreate, UserList, UserPath
+from api.web import auth
+from api.web.errors import ApiError
 
 bp = APIBlueprint(
     "users",

@@ -9,10 +9,20 @@ from sqlalchemy import delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from seed.load import fold
-
-from .models import CUSTOM_ID_START, City, Country, Job, JobChunk, Partnership, Profile, ScoreSet, Suggestion, utcnow
-from .schemas import CityCreate, CityPublic, CityUpdate, PartnershipCreate, ProfileIn
+from api.data.models import (
+    CUSTOM_ID_START,
+    City,
+    Country,
+    Job,
+    JobChunk,
+    Partnership,
+    Profile,
+    ScoreSet,
+    Suggestion,
+    utcnow,
+)
+from api.data.seeding import fold
+from api.schemas import CityCreate, CityPublic, CityUpdate, PartnershipCreate, ProfileIn
 
 
 class NotFound(LookupError):

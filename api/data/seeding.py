@@ -11,18 +11,17 @@ import logging
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-SEED_DIR = Path(__file__).resolve().parent
-CITIES_FILE = SEED_DIR / "cities15000.csv.gz"
-COUNTRIES_FILE = SEED_DIR / "countries.csv"
-PARTNERSHIPS_FILE = SEED_DIR / "partnerships_train.csv"
-DEMO_PROFILES_FILE = SEED_DIR / "demo_profiles.json"
+from seed.readers import (
+    DEMO_PROFILES_FILE,
+    read_cities,
+    read_countries,
+    read_partnerships,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +30,6 @@ def fold(text: str) -> str:
     """Lower-case ASCII fold used for accent-insensitive search (``Lavāsān`` → ``lavasan``)."""
     norm = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in norm if not unicodedata.combining(ch)).lower()
-
-
-def read_cities(path: Path = CITIES_FILE) -> pd.DataFrame:
-    return pd.read_csv(path, keep_default_na=False, dtype={"admin1": str, "country": str})
-
-
-def read_countries(path: Path = COUNTRIES_FILE) -> pd.DataFrame:
-    return pd.read_csv(path, keep_default_na=False, dtype=str)
-
-
-def read_partnerships(path: Path = PARTNERSHIPS_FILE) -> pd.DataFrame:
-    return pd.read_csv(path, keep_default_na=False, usecols=["geonameid_a", "geonameid_b"])
 
 
 def upsert(
@@ -80,7 +67,7 @@ class SeedReport:
 
 def load_all(engine: Engine, *, demo: bool = True, progress: Callable[[str], None] | None = None) -> SeedReport:
     """Load everything shipped in ``seed/`` into the database behind ``engine``."""
-    from api.models import City, Country, Partnership, utcnow
+    from api.data.models import City, Country, Partnership, utcnow
 
     say = progress or (lambda msg: log.info(msg))
     countries = read_countries()
@@ -154,7 +141,7 @@ def load_all(engine: Engine, *, demo: bool = True, progress: Callable[[str], Non
 
 def load_demo_profiles(conn: Any, now: Any = None) -> int:
     """Insert the illustrative demo profiles; a profile a user has saved is never overwritten."""
-    from api.models import Profile, utcnow
+    from api.data.models import Profile, utcnow
 
     doc = json.loads(DEMO_PROFILES_FILE.read_text(encoding="utf-8"))
     existing = {row[0] for row in conn.execute(select(Profile.__table__.c.city_id))}  # type: ignore[attr-defined]
@@ -181,7 +168,7 @@ def load_demo_profiles(conn: Any, now: Any = None) -> int:
 
 
 def is_seeded(engine: Engine) -> bool:
-    from api.models import City
+    from api.data.models import City
 
     with engine.connect() as conn:
         return bool(conn.execute(select(func.count()).select_from(City)).scalar_one() > 0)

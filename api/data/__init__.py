@@ -1,0 +1,1 @@
+"""The data layer: the engine, the tables (SQLModel), every query (crud), migrations and the seed loader."""

@@ -1,0 +1,1 @@
+"""The web layer: the Flask app factory, JSON routes, the console, error responses and authentication."""

@@ -1,0 +1,70 @@
+"""Twinning's web application: JSON API under /api/v1 (OpenAPI 3.1) and the server-rendered console."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask_openapi3 import Info, OpenAPI
+
+from api.config import Settings
+from api.data.db import make_engine, migrate
+from api.domain.services import EXTENSION, build_services, close_db
+from api.web.auth import SECURITY_SCHEMES
+from api.web.errors import register as register_errors
+from api.web.errors import validation_error_response
+
+__all__ = ["create_app"]
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> OpenAPI:
+    """The app factory: settings from the environment, then ``overrides`` (tests pass theirs here)."""
+    settings = Settings.from_env(**(overrides or {}))
+    settings.check_secret()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    info = Info(
+        title="Twinning API",
+        version="1.0.0",
+        description="Partner suggestions for sister-city (town-twinning) partnerships: city profiles, explained "
+        "suggestions, re-scoring jobs and the partnership network.",
+    )
+    app = OpenAPI(
+        __name__,
+        info=info,
+        doc_prefix="/api/v1",
+        doc_url="/openapi.json",
+        validation_error_status=422,
+        validation_error_callback=validation_error_response,
+        security_schemes=SECURITY_SCHEMES,
+    )
+    app.config.update(settings.as_flask())
+    app.config["SECRET_KEY"] = settings.SECRET_KEY
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    engine = make_engine(settings.DATABASE_URL)
+    if settings.MIGRATE_ON_START:
+        migrate(engine)
+    app.extensions[EXTENSION] = build_services(settings, engine)
+    app.teardown_appcontext(close_db)
+    register_errors(app)
+
+    from api.web.routes import cities, jobs, meta, partnerships
+
+    app.register_api(cities.bp)
+    app.register_api(partnerships.bp)
+    app.register_api(jobs.bp)
+    app.register_api(meta.bp)
+    app.register_blueprint(meta.pages)
+
+    # Accounts, the match workflow and the web console (issue 4).
+    from api.web import auth
+    from api.web.console import init_console
+    from api.web.routes import matches, users
+
+    auth.init_app(app)
+    app.register_api(matches.bp)
+    app.register_api(users.bp)
+    init_console(app)
+
+    return app
