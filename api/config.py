@@ -44,7 +44,7 @@ class Settings:
     SEED_ON_START: bool = field(default_factory=lambda: (_env("TWINNING_SEED_ON_START", "1") or "1") == "1")
     REDIS_TIMEOUT_S: float = field(default_factory=lambda: float(_env("TWINNING_REDIS_TIMEOUT", "1.5") or 1.5))
     MIGRATE_ON_START: bool = field(default_factory=lambda: (_env("TWINNING_MIGRATE_ON_START", "1") or "1") == "1")
-    # Match workflow (issue 4): days a proposal may wait for a coordinator, days an accepted match may wait for
+    # Match workflow: days a proposal may wait for a coordinator, days an accepted match may wait for
     # the partner city's confirmation, and days a rejected or declined pair is kept out of the suggestions.
     MATCH_REVIEW_DAYS: float = field(default_factory=lambda: float(_env("TWINNING_MATCH_REVIEW_DAYS", "30") or 30))
     MATCH_CONFIRM_DAYS: float = field(default_factory=lambda: float(_env("TWINNING_MATCH_CONFIRM_DAYS", "30") or 30))
@@ -53,6 +53,10 @@ class Settings:
     LOGIN_MAX_FAILURES: int = field(default_factory=lambda: int(_env("TWINNING_LOGIN_MAX_FAILURES", "5") or 5))
     LOGIN_WINDOW_S: int = field(default_factory=lambda: int(_env("TWINNING_LOGIN_WINDOW", "900") or 900))
     VISIBILITY_TIMEOUT_S: int = field(default_factory=lambda: int(_env("TWINNING_VISIBILITY_TIMEOUT", "3600") or 3600))
+    # Seconds `twinning rescore --queue` / `train --queue` wait for a worker to pick a job up before giving up.
+    QUEUE_PICKUP_TIMEOUT_S: float = field(
+        default_factory=lambda: float(_env("TWINNING_QUEUE_PICKUP_TIMEOUT", "60") or 60)
+    )
     MAX_PAGE_SIZE: int = 200
     TESTING: bool = False
 

@@ -301,7 +301,7 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-# ---------------------------------------------------------------- accounts and matches (issue 4)
+# ---------------------------------------------------------------- accounts and matches
 MatchStatus = Literal[
     "proposed", "under_review", "accepted", "rejected", "confirmed", "declined", "withdrawn", "expired"
 ]

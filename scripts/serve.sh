@@ -8,8 +8,12 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 if ! .venv/bin/python -c "import api, matcher, workers" >/dev/null 2>&1 || [ pyproject.toml -nt .venv/.installed ]; then
   echo "==> installing Twinning into .venv (first run only)"
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install -q -e . 2>&1 | grep -vE "^WARNING: Location|^$" || true
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true  # an old pip still works
+  if ! .venv/bin/python -m pip install -q -e . >.venv/install.log 2>&1; then
+    cat .venv/install.log >&2
+    echo "pip install -e . failed (log above)" >&2
+    exit 1
+  fi
   touch .venv/.installed
 fi
 exec .venv/bin/twinning serve "$@"

@@ -18,8 +18,13 @@ apt_install() {  # apt_install PKG... : Debian packages, only when missing
 
 say "Python environment (.venv)"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -vE "^WARNING: Location|^$" || true
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || say "(could not upgrade pip; going on with $(.venv/bin/pip --version | cut -d' ' -f2))"
+# The project's own install must succeed: its output is shown and the script stops when it fails.
+if ! .venv/bin/python -m pip install -q -e ".[test]" >.venv/install.log 2>&1; then
+  cat .venv/install.log >&2
+  echo "pip install -e .[test] failed (log above)" >&2
+  exit 1
+fi
 touch .venv/.installed
 
 say "Chromium for the browser tests (tests/e2e: playwright drives /usr/bin/chromium; never 'playwright install')"

@@ -1,13 +1,14 @@
-"""Thin, named, idempotent Celery tasks; the work itself lives in :mod:`api.jobs`.
+"""Thin, named, idempotent Celery tasks; the work itself lives in :mod:`api.domain.jobs`.
 
 Tasks take ids and re-read everything from the database. ``acks_late`` with ``reject_on_worker_lost`` means a
 task whose worker dies is delivered again; every step is idempotent (chunks replace their own rows), so redoing
-it is safe.
+it is safe. Task names come from :mod:`api.domain.queue`, the one module that names them.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from celery import shared_task
@@ -15,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from api.config import Settings
 from api.data.db import make_engine
-from api.domain import jobs
+from api.domain import jobs, queue
 from api.domain.scoring import MatcherService
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ COMMON = {
 }
 
 
-@shared_task(name="twinning.rescore_all", soft_time_limit=300, time_limit=360, **COMMON)
+@shared_task(name=queue.RESCORE_ALL, soft_time_limit=300, time_limit=360, **COMMON)
 def rescore_all(job_id: str) -> None:
     """Dispatcher: opens the job's score set and fans out one ``rescore_chunk`` per chunk of cities."""
     ctx = context()
@@ -57,13 +58,13 @@ def rescore_all(job_id: str) -> None:
         jobs.fail(ctx.engine, job_id, f"{type(e).__name__}: {e}")
 
 
-@shared_task(name="twinning.rescore_city", soft_time_limit=120, time_limit=150, **COMMON)
+@shared_task(name=queue.RESCORE_CITY, soft_time_limit=120, time_limit=150, **COMMON)
 def rescore_city(job_id: str) -> None:
     """Re-score the cities of a small job (e.g. after a profile edit); same path as a batch."""
     rescore_all(job_id)
 
 
-@shared_task(name="twinning.rescore_chunk", soft_time_limit=600, time_limit=660, **COMMON)
+@shared_task(name=queue.RESCORE_CHUNK, soft_time_limit=600, time_limit=660, **COMMON)
 def rescore_chunk(job_id: str, chunk: int, city_ids: list[int]) -> int:
     ctx = context()
     try:
@@ -76,11 +77,9 @@ def rescore_chunk(job_id: str, chunk: int, city_ids: list[int]) -> int:
         raise
 
 
-@shared_task(name="twinning.train_model", soft_time_limit=1800, time_limit=1900, **COMMON)
+@shared_task(name=queue.TRAIN_MODEL, soft_time_limit=1800, time_limit=1900, **COMMON)
 def train_model(job_id: str) -> str | None:
     """Fit the partnership-likelihood model on the current network, save it, then re-score the active cities."""
-    from sqlmodel import Session
-
     from api.domain.training import run_train_job
 
     ctx = context()
@@ -92,31 +91,22 @@ def train_model(job_id: str) -> str | None:
         log.exception("train_model %s failed", job_id)
         jobs.fail(ctx.engine, job_id, f"{type(e).__name__}: {e}")
         return None
-    ctx.matchers.invalidate()
-    with Session(ctx.engine) as session:
-        follow = jobs.create_job(session, kind="rescore", city_ids=None, scope="active")
-        session.commit()
-        jobs.link_followup(session, job_id, follow.id)
-        follow_id = follow.id
+    follow_id = jobs.rescore_after_training(ctx.engine, ctx.matchers, job_id)
     rescore_all.delay(follow_id)
     return follow_id
 
 
-@shared_task(name="twinning.nightly_rescore", soft_time_limit=60, time_limit=90, **COMMON)
+@shared_task(name=queue.NIGHTLY_RESCORE, soft_time_limit=60, time_limit=90, **COMMON)
 def nightly_rescore() -> str:
-    """Beat's nightly job: a new score set for every active city."""
-    from sqlmodel import Session
-
+    """Beat's nightly job: a new score set for every active city, one job per day however often it is delivered."""
     ctx = context()
-    with Session(ctx.engine) as session:
-        job = jobs.create_job(session, kind="rescore", city_ids=None, scope="active")
-        session.commit()
-        job_id = job.id
-    rescore_all.delay(job_id)
+    job_id, dispatch = jobs.nightly_job(ctx.engine, datetime.now(UTC).date())
+    if dispatch:
+        rescore_all.delay(job_id)
     return job_id
 
 
-@shared_task(name="twinning.expire_matches", soft_time_limit=60, time_limit=90, **COMMON)
+@shared_task(name=queue.EXPIRE_MATCHES, soft_time_limit=60, time_limit=90, **COMMON)
 def expire_matches() -> list[int]:
     """Beat's hourly job: expire proposals and accepted matches that waited too long (idempotent)."""
     from sqlmodel import Session

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-import pandas as pd
+
+from api.cli.context import follow_job, make_app
 
 
 @click.command()
@@ -26,16 +27,15 @@ def train(out: Path | None, queue: bool, no_rescore: bool) -> None:
     """
     from sqlmodel import Session
 
-    from api.cli import _app, _follow
     from api.data.models import Job
 
-    app = _app(JOBS_MODE="celery" if queue else "sync")
+    app = make_app(JOBS_MODE="celery" if queue else "sync")
     svc = app.extensions["twinning"]
     if queue:
         with Session(svc.engine, expire_on_commit=False) as session:
             job = svc.submit(session, kind="train")
         click.echo(f"train job {job.id} sent to the workers")
-        _follow(svc.engine, job.id, 1)
+        follow_job(svc.engine, job.id, 1, pickup_timeout=svc.settings.QUEUE_PICKUP_TIMEOUT_S, desc="training")
         with Session(svc.engine) as session:
             done = session.get(Job, job.id)
             assert done is not None
@@ -49,12 +49,14 @@ def train(out: Path | None, queue: bool, no_rescore: bool) -> None:
     click.echo(f"trained in {time.perf_counter() - t0:.1f}s: {meta.get('version')} -> {meta['path']}", err=True)
     click.echo(json.dumps(meta, indent=2, default=str))
     if not no_rescore and out is None:
-        from api.cli import rescore
+        from api.cli.jobs import rescore
 
         click.get_current_context().invoke(rescore, cities=(), scope="active", queue=False)
 
 
-def _read_pairs(path: Path) -> pd.DataFrame:
+def _read_pairs(path: Path) -> Any:
+    import pandas as pd
+
     frame = pd.read_csv(path, keep_default_na=False)
     missing = {"geonameid_a", "geonameid_b"} - set(frame.columns)
     if missing:

@@ -119,7 +119,7 @@ class JobChunk(SQLModel, table=True):
     size: int
 
 
-# ---------------------------------------------------------------- accounts and the match workflow (issue 4)
+# ---------------------------------------------------------------- accounts and the match workflow
 class User(SQLModel, table=True):
     """An account: ``official`` (bound to cities), ``coordinator`` (optionally scoped to countries) or ``admin``."""
 

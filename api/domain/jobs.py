@@ -10,10 +10,12 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from api.config import Settings
@@ -24,17 +26,18 @@ from api.domain.scoring import MatcherService
 log = logging.getLogger(__name__)
 
 ChunkDispatcher = Callable[[str, int, list[int]], None]
-# The Celery task that runs each kind of job (workers/tasks.py declares them under these names).
-TASKS = {"rescore": "twinning.rescore_all", "rescore_city": "twinning.rescore_city", "train": "twinning.train_model"}
+NIGHTLY_NAMESPACE = uuid.UUID("6f1c3c1e-2b0e-4a55-9d57-7c0f3d6b2a10")
 
 
-def create_job(session: Session, *, kind: str, city_ids: Sequence[int] | None, scope: str = "active") -> Job:
+def create_job(
+    session: Session, *, kind: str, city_ids: Sequence[int] | None, scope: str = "active", job_id: str | None = None
+) -> Job:
     if city_ids is None:
         ids = crud.all_city_ids(session) if scope == "all" else crud.active_city_ids(session)
     else:
         ids = sorted(set(int(i) for i in city_ids))
     job = Job(
-        id=str(uuid.uuid4()),
+        id=job_id or str(uuid.uuid4()),
         kind=kind,
         state="queued",
         total=len(ids),
@@ -170,12 +173,7 @@ def run_inline(engine: Engine, settings: Settings, matchers: MatcherService, job
             from api.domain.training import run_train_job
 
             run_train_job(engine, settings, job_id)
-            matchers.invalidate()
-            with Session(engine) as session:
-                follow = create_job(session, kind="rescore", city_ids=None, scope="active")
-                session.commit()
-                link_followup(session, job_id, follow.id)
-                job_id = follow.id
+            job_id = rescore_after_training(engine, matchers, job_id)
 
         def dispatch(j: str, n: int, ids: list[int]) -> None:
             run_chunk(engine, matchers, j, n, ids)
@@ -184,6 +182,36 @@ def run_inline(engine: Engine, settings: Settings, matchers: MatcherService, job
     except Exception as e:  # the job records its failure; the caller's request is not affected
         log.exception("job %s failed", job_id)
         fail(engine, job_id, f"{type(e).__name__}: {e}")
+
+
+def rescore_after_training(engine: Engine, matchers: MatcherService, train_job_id: str) -> str:
+    """After a model is trained: drop the cached matcher and create the job that re-scores the active cities
+    with it, linked from the train job. Returns the new job's id (the caller runs or queues it)."""
+    matchers.invalidate()
+    with Session(engine) as session:
+        follow = create_job(session, kind="rescore", city_ids=None, scope="active")
+        session.commit()
+        link_followup(session, train_job_id, follow.id)
+        return follow.id
+
+
+def nightly_job(engine: Engine, day: date) -> tuple[str, bool]:
+    """The nightly re-scoring job of ``day``: created once, whatever the number of deliveries of the beat task.
+
+    Returns ``(job_id, dispatch)``: dispatch is False when the day's job already exists and has left ``queued``.
+    """
+    job_id = str(uuid.uuid5(NIGHTLY_NAMESPACE, f"nightly:{day.isoformat()}"))
+    with Session(engine) as session:
+        existing = session.get(Job, job_id)
+        if existing is not None:
+            return job_id, existing.state == "queued"
+        create_job(session, kind="rescore", city_ids=None, scope="active", job_id=job_id)
+        try:
+            session.commit()
+        except IntegrityError:  # a concurrent delivery created it first
+            session.rollback()
+            return job_id, False
+    return job_id, True
 
 
 def link_followup(session: Session, train_job_id: str, rescore_job_id: str) -> None:

@@ -1,4 +1,5 @@
-"""The Celery side of the API: one configuration shared by the web app (which only sends) and the workers."""
+"""The job queue: every Celery task name, the one Celery configuration (shared by the web app, which only sends,
+and the workers), and the helpers that ping Redis and send tasks."""
 
 from __future__ import annotations
 
@@ -8,6 +9,22 @@ from celery import Celery
 from celery.schedules import crontab
 
 from api.config import Settings
+
+# Every Celery task name lives here; workers/tasks.py declares its tasks under these names.
+RESCORE_ALL = "twinning.rescore_all"
+RESCORE_CITY = "twinning.rescore_city"
+RESCORE_CHUNK = "twinning.rescore_chunk"
+TRAIN_MODEL = "twinning.train_model"
+NIGHTLY_RESCORE = "twinning.nightly_rescore"
+EXPIRE_MATCHES = "twinning.expire_matches"
+
+# The task that runs each kind of job.
+TASK_FOR_KIND = {"rescore": RESCORE_ALL, "rescore_city": RESCORE_CITY, "train": TRAIN_MODEL}
+
+BEAT_SCHEDULE = {
+    "nightly-rescore-all": {"task": NIGHTLY_RESCORE, "schedule": crontab(hour=3, minute=0)},
+    "hourly-expire-matches": {"task": EXPIRE_MATCHES, "schedule": crontab(minute=17)},
+}
 
 
 class QueueUnavailable(RuntimeError):
@@ -33,10 +50,7 @@ def make_celery(settings: Settings) -> Celery:
         },
         worker_hijack_root_logger=False,
         timezone="UTC",
-        beat_schedule={
-            "nightly-rescore-all": {"task": "twinning.nightly_rescore", "schedule": crontab(hour=3, minute=0)},
-            "hourly-expire-matches": {"task": "twinning.expire_matches", "schedule": crontab(minute=17)},
-        },
+        beat_schedule=BEAT_SCHEDULE,
     )
     return app
 

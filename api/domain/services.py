@@ -13,7 +13,7 @@ from sqlmodel import Session
 from api.config import Settings
 from api.data.models import Job
 from api.domain import jobs
-from api.domain.queue import QueueUnavailable, make_celery, ping, send
+from api.domain.queue import TASK_FOR_KIND, QueueUnavailable, make_celery, ping, send
 from api.domain.scoring import MatcherService
 from api.web.errors import ApiError
 
@@ -45,7 +45,7 @@ class Services:
         session.commit()
         if s.JOBS_MODE == "celery":
             try:
-                send(self.celery, jobs.TASKS[kind], [job.id], s.REDIS_TIMEOUT_S)
+                send(self.celery, TASK_FOR_KIND[kind], [job.id], s.REDIS_TIMEOUT_S)
             except QueueUnavailable as e:
                 session.delete(job)  # nothing half-written: the job never reached the queue
                 session.commit()

@@ -57,7 +57,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> OpenAPI:
     app.register_api(meta.bp)
     app.register_blueprint(meta.pages)
 
-    # Accounts, the match workflow and the web console (issue 4).
+    # Accounts, the match workflow and the web console.
     from api.web import auth
     from api.web.console import init_console
     from api.web.routes import matches, users

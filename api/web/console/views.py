@@ -33,10 +33,10 @@ from api.data import crud
 from api.data.models import Job, Match
 from api.domain import workflow
 from api.domain.services import db, services
-from api.schemas import CityPath, ProfileIn, SuggestionQuery
+from api.domain.suggestions import suggestions_for
+from api.schemas import ProfileIn, SuggestionQuery
 from api.web import auth
 from api.web.console import csrf
-from api.web.routes import cities as city_routes
 from api.web.routes.jobs import job_public
 from matcher.sectors import SECTORS, label
 
@@ -318,7 +318,8 @@ def suggestions(city_id: int) -> Any:
     if city is None:
         return _error(404, f"There is no city {city_id}.")
     k = min(max(request.args.get("k", 10, type=int) or 10, 1), 30)
-    result = city_routes.suggestions(CityPath(id=city_id), SuggestionQuery(k=k))
+    svc = services()
+    result = suggestions_for(db(), city=city, query=SuggestionQuery(k=k), matchers=svc.matchers, settings=svc.settings)
     items = result["data"]
     markers = [
         {

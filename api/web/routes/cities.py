@@ -8,8 +8,8 @@ from flask import url_for
 from flask_openapi3 import APIBlueprint, Tag
 
 from api.data import crud
-from api.domain import workflow
 from api.domain.services import db, services
+from api.domain.suggestions import suggestions_for
 from api.schemas import (
     CityCreate,
     CityList,
@@ -27,10 +27,7 @@ from api.schemas import (
 )
 from api.web import auth
 from api.web.errors import ApiError
-from matcher import Filters
 from matcher.model import describe
-from matcher.rank import pick_diverse
-from matcher.sectors import label
 
 bp = APIBlueprint("cities", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="cities")])
 ERRORS: dict[Any, Any] = {404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse}
@@ -136,18 +133,6 @@ def put_profile(path: CityPath, body: ProfileIn) -> Any:
     return _profile_public(profile, job_id)
 
 
-def _filters(query: SuggestionQuery, exclude: set[int] | frozenset[int] = frozenset()) -> Filters:
-    return Filters(
-        countries=frozenset(query.country or ()),
-        sectors=frozenset(query.sector or ()),
-        min_population=query.min_population,
-        max_population=query.max_population,
-        max_distance_km=query.max_distance_km,
-        exclude_ids=frozenset(exclude),
-        max_country_share=query.max_country_share,
-    )
-
-
 @bp.get("/cities/<int:id>/suggestions", responses={200: SuggestionList, **ERRORS})
 def suggestions(path: CityPath, query: SuggestionQuery) -> Any:
     """Ranked partner suggestions with score, components and collaboration sectors.
@@ -158,52 +143,8 @@ def suggestions(path: CityPath, query: SuggestionQuery) -> Any:
     you filter by country.
     """
     city = _city_or_404(path.id)
-    session = db()
     svc = services()
-    # Pairs rejected or declined in the match workflow stay out of the suggestions for a while.
-    excluded = workflow.excluded_partners(session, city.id, svc.settings.MATCH_COOLDOWN_DAYS)
-    if not query.filtered():
-        score_set = crud.latest_score_set_for_city(session, city.id)
-        if score_set is not None and score_set.id is not None and query.k <= score_set.k:
-            stored = crud.stored_suggestions(session, score_set.id, city.id, score_set.k)
-            stored = [s for s in stored if s.candidate_id not in excluded]
-            cands = crud.cities_by_id(session, [s.candidate_id for s in stored])
-            # The set stores a longer diversified list; the country cap is applied again for this k.
-            share = svc.settings.MAX_COUNTRY_SHARE
-            keep = pick_diverse([cands[s.candidate_id].country for s in stored], query.k, share)
-            stored = [stored[p] for p in keep]
-            data = [
-                {
-                    "city": cands[s.candidate_id].model_dump(mode="json"),
-                    "score": s.score,
-                    "components": s.components,
-                    "sectors": [{**f, "label": label(f["sector"])} for f in s.sectors],
-                    "distance_km": s.distance_km,
-                    "rank": rank,
-                }
-                for rank, s in enumerate(stored, start=1)
-            ]
-            meta = {
-                "id": score_set.id,
-                "live": False,
-                "model_version": score_set.model_version,
-                "created_at": score_set.created_at.isoformat(),
-                "completed_at": score_set.completed_at.isoformat() if score_set.completed_at else None,
-            }
-            return {"data": data, "count": len(data), "score_set": meta}
-    built = svc.matchers.get(session)
-    row = built.table.row(city.id)
-    results = built.matcher.suggest(row, query.k, _filters(query, excluded))
-    cities = crud.cities_by_id(session, [s.city_id for s in results])
-    data = [
-        {"city": cities[s.city_id].model_dump(mode="json"), **describe(s), "rank": rank}
-        for rank, s in enumerate(results, start=1)
-    ]
-    return {
-        "data": data,
-        "count": len(data),
-        "score_set": {"id": None, "live": True, "model_version": built.model_version},
-    }
+    return suggestions_for(db(), city=city, query=query, matchers=svc.matchers, settings=svc.settings)
 
 
 @bp.get("/pairs/<int:a>/<int:b>", responses={200: PairExplanation, **ERRORS})

@@ -1,19 +1,16 @@
-"""Benchmark: vectorised pair scoring against the obvious alternative, a Python loop over city pairs.
-
-    .venv/bin/python benchmarks/bench_scoring.py [--queries 20] [--loop-candidates 3000]
+"""``twinning bench scoring``: vectorised pair scoring against the obvious alternative, a Python loop over pairs.
 
 Both paths compute the same profile/gazetteer score for every candidate city (the loop is checked against the
-vectorised result on the candidates it scores). Prints a table; numbers go into the README.
+vectorised result on the candidates it scores).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from matcher import CityTable, CountryTable, ProfileData, TwinningMatcher
 from matcher.rank import top_k
@@ -53,15 +50,12 @@ def loop_score(m: TwinningMatcher, t: CityTable, i: int, j: int) -> float:
     return total / sum(w[k] for k in comps)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--queries", type=int, default=20, help="query cities for the vectorised path")
-    ap.add_argument("--loop-candidates", type=int, default=3000, help="candidates the Python loop scores per query")
-    args = ap.parse_args()
+def run(queries: int = 20, loop_candidates: int = 3000) -> dict[str, object]:
+    """Time both paths on the shipped gazetteer; returns JSON-ready results (milliseconds per query city)."""
     m, t = build()
     n = len(t)
     rng = np.random.default_rng(0)
-    rows = rng.choice(n, args.queries, replace=False)
+    rows = rng.choice(n, queries, replace=False)
     rows[0] = t.row(1886760)  # Suzhou, with a profile
 
     t0 = time.perf_counter()
@@ -73,7 +67,7 @@ def main() -> None:
     m.suggest_many(rows, 10, batch=len(rows))
     vec_batch = (time.perf_counter() - t0) / len(rows)
 
-    cand = rng.choice(n, args.loop_candidates, replace=False)
+    cand = rng.choice(n, loop_candidates, replace=False)
     cand[0] = t.row(4164138)  # Miami, profiled
     q = int(rows[0])
     t0 = time.perf_counter()
@@ -81,18 +75,33 @@ def main() -> None:
     loop_time = (time.perf_counter() - t0) * (n / len(cand))  # extrapolated to all candidates
     _ = top_k(loop_scores, 10)
     vec = m.blend(m.components_batch([q]))[0][cand] / m.components_batch([q])["preference"][0][cand]
-    assert np.allclose(loop_scores, vec, atol=1e-9), "the loop and the vectorised path disagree"
+    if not np.allclose(loop_scores, vec, atol=1e-9):
+        raise AssertionError("the loop and the vectorised path disagree")
+    methods = [
+        ("Python loop over pairs (extrapolated)", loop_time),
+        ("vectorised, one city at a time (suggest)", vec_one),
+        ("vectorised, batched (suggest_many)", vec_batch),
+    ]
+    return {
+        "candidates": n,
+        "queries": queries,
+        "loop_candidates": loop_candidates,
+        "methods": [
+            {"method": name, "ms_per_city": round(sec * 1000, 2), "speedup": round(loop_time / sec, 1)}
+            for name, sec in methods
+        ],
+    }
 
-    print(f"Scoring one city against all {n:,} candidates (profile + gazetteer components, top-10):")
-    print(f"{'method':<44} {'ms / city':>10} {'speed-up':>9}")
-    print(f"{'Python loop over pairs (extrapolated)':<44} {loop_time * 1000:>10.1f} {1.0:>8.1f}x")
-    print(f"{'vectorised, one city at a time (suggest)':<44} {vec_one * 1000:>10.1f} {loop_time / vec_one:>8.1f}x")
-    print(f"{'vectorised, batched (suggest_many)':<44} {vec_batch * 1000:>10.1f} {loop_time / vec_batch:>8.1f}x")
-    print(
-        f"\n{args.queries} query cities; the loop scored {len(cand):,} candidates and was checked equal to the vectorised path."
+
+def format_table(result: dict[str, Any]) -> str:
+    lines = [
+        f"Scoring one city against all {result['candidates']:,} candidates (profile + gazetteer components, top-10):",
+        f"{'method':<44} {'ms / city':>10} {'speed-up':>9}",
+    ]
+    for m in result["methods"]:
+        lines.append(f"{m['method']:<44} {m['ms_per_city']:>10.1f} {m['speedup']:>8.1f}x")
+    lines.append(
+        f"{result['queries']} query cities; the loop scored {result['loop_candidates']:,} candidates and was "
+        "checked equal to the vectorised path."
     )
-    pd.options.display.width = 120
-
-
-if __name__ == "__main__":
-    main()
+    return "\n".join(lines)

@@ -1,0 +1,104 @@
+"""What the commands share: building the app or a light database session, following a job, naming a city."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from api.config import ConfigError, Settings
+
+
+def make_app(**overrides: Any) -> Any:
+    """The Flask app (with its services in ``app.extensions["twinning"]``); config errors become usage errors."""
+    from api import create_app
+
+    try:
+        return create_app(overrides)
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from e
+
+
+@contextmanager
+def data_session() -> Iterator[tuple[Settings, Any]]:
+    """Settings and a database session without the web app or the matcher (fast); migrates like the app does."""
+    from sqlmodel import Session
+
+    from api.data.db import make_engine, migrate
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from e
+    engine = make_engine(settings.DATABASE_URL)
+    try:
+        if settings.MIGRATE_ON_START:
+            migrate(engine)
+        with Session(engine) as session:
+            yield settings, session
+    finally:
+        engine.dispose()
+
+
+def city_id(session: Any, text: str, param_hint: str = "--city") -> int:
+    """A city's id from a name or a geonameid, or a usage error naming the parameter."""
+    from api.data import crud
+
+    try:
+        return int(crud.find_city(session, text).id)
+    except crud.NotFound as e:
+        raise click.BadParameter(str(e), param_hint=param_hint) from e
+
+
+def follow_job(
+    engine: Any, job_id: str, total: int, *, pickup_timeout: float, desc: str = "rescoring (workers)"
+) -> None:
+    """Show a job's progress until it ends. Gives up, and marks the job failed, when no worker has picked it up
+    within ``pickup_timeout`` seconds."""
+    from sqlmodel import Session
+    from tqdm import tqdm
+
+    from api.data.models import Job
+    from api.domain import jobs
+
+    bar = tqdm(total=total, unit="city", file=sys.stderr, desc=desc)
+    t0 = time.monotonic()
+    try:
+        while True:
+            with Session(engine) as session:
+                job = session.get(Job, job_id)
+                assert job is not None
+                bar.update(max(0, job.done - bar.n))
+                if job.state in {"succeeded", "failed"}:
+                    break
+                waiting = job.state == "queued"
+            if waiting and time.monotonic() - t0 > pickup_timeout:
+                message = (
+                    f"no worker picked up job {job_id} within {pickup_timeout:g} s "
+                    "(TWINNING_QUEUE_PICKUP_TIMEOUT): is a Celery worker running? "
+                    "Start one with: celery -A workers.celery_app worker -Q twinning"
+                )
+                jobs.fail(engine, job_id, message)
+                raise click.ClickException(message)
+            time.sleep(0.5)
+    finally:
+        bar.close()
+    report_job(engine, job_id)
+
+
+def report_job(engine: Any, job_id: str) -> None:
+    """One line about a finished job; a failed job is an error (exit status 1)."""
+    from sqlmodel import Session
+
+    from api.data.models import Job
+
+    with Session(engine) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        if job.state != "succeeded":
+            raise click.ClickException(f"job {job_id} {job.state}: {job.error}")
+        click.echo(f"job {job_id} succeeded: score set {job.score_set_id}, {job.total} cities")
