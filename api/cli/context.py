@@ -14,13 +14,19 @@ from api.config import ConfigError, Settings
 
 
 def make_app(**overrides: Any) -> Any:
-    """The Flask app (with its services in ``app.extensions["twinning"]``); config errors become usage errors."""
+    """The Flask app (with its services in ``app.extensions["twinning"]``); config errors become usage errors.
+
+    Its engine is disposed when the command ends."""
     from api import create_app
 
     try:
-        return create_app(overrides)
+        app = create_app(overrides)
     except ConfigError as e:
         raise click.UsageError(str(e)) from e
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # no pooled connection outlives the command
+        ctx.call_on_close(app.extensions["twinning"].engine.dispose)
+    return app
 
 
 @contextmanager
