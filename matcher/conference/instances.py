@@ -2,7 +2,7 @@
 
 Delegations are US (English) or Chinese (Chinese); a few of each are bilingual. Each attends most slots (some arrive
 late or leave early). Matcher scores come from latent interest vectors, higher across countries than within. Each
-delegation marks 5-12 others (mostly in the other country, more likely the better the score): about one in five a
+delegation marks 5-12 others (mostly in the other country, more likely the better the score): about one in seven a
 ``must_meet``, the rest ``would_like``, and sometimes one ``no_thanks``; a must-meet is returned as a must-meet
 with probability ``p_mutual`` (the pre-conference e-mails), giving mutual must-meets. A few delegations are
 existing sister cities that ask each other for a follow-up (``would_like`` both ways, occasionally ``must_meet``).
@@ -33,7 +33,7 @@ SCALES: dict[str, Scale] = {
 }
 
 
-def random_instance(scale: Scale | str = "real", seed: int = 0, p_mutual: float = 0.5) -> Instance:
+def random_instance(scale: Scale | str = "real", seed: int = 0, p_mutual: float = 0.4) -> Instance:
     sc = SCALES[scale] if isinstance(scale, str) else scale
     rng = np.random.default_rng(seed)
     n, s_count = sc.delegations, sc.slots
@@ -69,7 +69,7 @@ def random_instance(scale: Scale | str = "real", seed: int = 0, p_mutual: float 
         weight = np.exp(4 * scores[i]) * np.where(cross[i], 4.0, 1.0)
         weight[i] = 0
         targets = rng.choice(n, size=marks[i], replace=False, p=weight / weight.sum())
-        kinds = np.where(rng.random(marks[i]) < 0.2, MUST_MEET, WOULD_LIKE)
+        kinds = np.where(rng.random(marks[i]) < 0.15, MUST_MEET, WOULD_LIKE)
         wishes[i, targets] = kinds
         if rng.random() < 0.3:  # one no_thanks, on a low-scoring delegation not otherwise marked
             low = np.flatnonzero((wishes[i] == NO_WISH) & (np.arange(n) != i))
