@@ -95,7 +95,10 @@ def solve(
     all_cols = np.arange(cand.n_options)
     cost = -cand.value[cand.opt_pair]
 
-    if cand.n_options <= max_direct_options:
+    if cand.n_options == 0:  # nothing to decide
+        stats["method"] = "milp"
+        chosen, status, bound = start, "optimal", 0.0
+    elif cand.n_options <= max_direct_options:
         stats["method"] = "milp"
         res2 = _run_milp(instance, cand, all_cols, cost, fixed_opts, k, _left(deadline), mip_rel_gap)
         chosen, status, bound = start, "greedy_fallback", math.nan
