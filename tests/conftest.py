@@ -159,3 +159,17 @@ def bearer(
         token = issue_token(session, user)
         session.commit()
     return {"Authorization": f"Bearer {token}"}
+
+
+def set_cli_env(monkeypatch: Any, database_url: str, tmp_path: Any, **extra: str) -> None:
+    """Environment for a ``twinning`` command run with CliRunner against the test database (no model, no Redis)."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    env = {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+        "TWINNING_MODEL_PATH": str(tmp_path / "no-model.joblib"),
+        "TWINNING_MIGRATE_ON_START": "0",
+        **extra,
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)

@@ -13,21 +13,13 @@ from sqlmodel import Session, select
 from api.cli import main
 from api.data.models import Job
 from api.domain import jobs
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, set_cli_env
 
 
 def test_rescore_queue_gives_up_without_a_worker(
     db_engine: Any, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_redis: None
 ) -> None:
-    for key, value in {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS_URL,
-        "SECRET_KEY": "test-secret",
-        "TWINNING_MODEL_PATH": str(tmp_path / "no-model.joblib"),
-        "TWINNING_MIGRATE_ON_START": "0",
-        "TWINNING_QUEUE_PICKUP_TIMEOUT": "1.5",
-    }.items():
-        monkeypatch.setenv(key, value)
+    set_cli_env(monkeypatch, database_url, tmp_path, REDIS_URL=REDIS_URL, TWINNING_QUEUE_PICKUP_TIMEOUT="1.5")
     r = CliRunner().invoke(main, ["rescore", "--city", "Suzhou", "--queue"])
     assert r.exit_code == 1, r.output
     assert "no worker picked up job" in r.output and "celery -A workers.celery_app worker" in r.output
@@ -39,15 +31,8 @@ def test_rescore_queue_gives_up_without_a_worker(
 def test_rescore_queue_without_redis_is_a_clear_error(
     db_engine: Any, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for key, value in {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": "redis://127.0.0.1:1/0",  # nothing listens there
-        "SECRET_KEY": "test-secret",
-        "TWINNING_MODEL_PATH": str(tmp_path / "no-model.joblib"),
-        "TWINNING_MIGRATE_ON_START": "0",
-        "TWINNING_REDIS_TIMEOUT": "0.5",
-    }.items():
-        monkeypatch.setenv(key, value)
+    # Nothing listens on port 1.
+    set_cli_env(monkeypatch, database_url, tmp_path, REDIS_URL="redis://127.0.0.1:1/0", TWINNING_REDIS_TIMEOUT="0.5")
     r = CliRunner().invoke(main, ["rescore", "--city", "Suzhou", "--queue"])
     assert r.exit_code == 1 and "queue is unavailable" in r.output, r.output
     with Session(db_engine) as session:
