@@ -149,7 +149,7 @@ def bearer(
     """``Authorization`` headers for a user with ``role`` (created on first use in the app's database)."""
     from sqlmodel import Session
 
-    from api.web.auth import create_user, get_user, issue_token
+    from api.domain.accounts import create_user, get_user, issue_token
 
     name = name or f"test-{role}" + "".join(f"-{c}" for c in (*cities, *countries))
     with Session(app.extensions["twinning"].engine) as session:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from api.data.text import fold
 from seed.readers import (
     DEMO_PROFILES_FILE,
     read_cities,
@@ -24,12 +24,6 @@ from seed.readers import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def fold(text: str) -> str:
-    """Lower-case ASCII fold used for accent-insensitive search (``Lavāsān`` → ``lavasan``)."""
-    norm = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in norm if not unicodedata.combining(ch)).lower()
 
 
 def upsert(
