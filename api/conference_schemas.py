@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from api.schemas import Strict
+from api.schemas import SectorKey, Strict
 
 WishKind = Literal["must_meet", "would_like", "follow_up", "no_thanks", "none"]
 Language = Field(pattern=r"^[a-z]{2,3}$", description="ISO 639 code, lower case (zh, en, es)")
@@ -116,7 +116,7 @@ class ScheduleRequest(Strict):
 
 class ProposalRequest(Strict):
     message: str = Field(default="", max_length=5000)
-    sectors: list[str] = Field(default_factory=list, max_length=15)
+    sectors: list[SectorKey] = Field(default_factory=list, max_length=15)
 
 
 class ConferencePath(BaseModel):

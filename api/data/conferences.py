@@ -167,7 +167,12 @@ def cities_of(session: Session, *, ids: Iterable[int]) -> dict[int, City]:
 def country_languages(session: Session, *, codes: Iterable[str]) -> dict[str, list[str]]:
     wanted = sorted(set(codes))
     rows = session.exec(select(Country).where(col(Country.code).in_(wanted))).all() if wanted else []
-    return {c.code: [x.strip() for x in (c.languages or "").split(",") if x.strip()] for c in rows}
+    return {
+        c.code: list(
+            dict.fromkeys(x.strip().split("-")[0].lower() for x in (c.languages or "").split(",") if x.strip())
+        )
+        for c in rows
+    }
 
 
 def partnered_pairs(session: Session, *, city_ids: Sequence[int]) -> set[tuple[int, int]]:

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 from sqlmodel import Session
@@ -76,6 +77,15 @@ def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+def _local(dt: datetime, tz: str) -> str:
+    """ISO 8601 in the conference's time zone (what delegates read on their agenda)."""
+    try:
+        zone: Any = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    return _aware(dt).astimezone(zone).isoformat()
+
+
 def _num(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 4)
 
@@ -118,12 +128,12 @@ def create_conference(
     )
 
 
-def slot_public(s: ConferenceSlot) -> dict[str, Any]:
+def slot_public(s: ConferenceSlot, tz: str = "UTC") -> dict[str, Any]:
     return {
         "id": s.id or 0,
         "position": s.position,
-        "starts_at": _aware(s.starts_at).isoformat(),
-        "ends_at": _aware(s.ends_at).isoformat(),
+        "starts_at": _local(s.starts_at, tz),
+        "ends_at": _local(s.ends_at, tz),
         "tables": s.tables,
         "interpreters": dict(s.interpreters or {}),
         "lost": s.lost,
@@ -144,7 +154,7 @@ def conference_public(session: Session, conf: Conference) -> dict[str, Any]:
         "pivot_language": conf.pivot_language,
         "description": conf.description,
         "illustrative": conf.illustrative,
-        "slots": [slot_public(s) for s in slots],
+        "slots": [slot_public(s, conf.timezone) for s in slots],
         "delegations": len(dels),
         "schedule": dict(conf.schedule_info or {}),
     }
@@ -191,7 +201,7 @@ def register(session: Session, user: Actor, conference_id: int, data: Delegation
         slot_ids = sorted(set(data.slot_ids))
     languages = data.languages
     if not languages:
-        languages = q.country_languages(session, codes=[city.country]).get(city.country, [])[:2] or ["en"]
+        languages = q.country_languages(session, codes=[city.country]).get(city.country, [])[:1] or ["en"]
     try:
         return q.add_delegation(
             session,
@@ -516,8 +526,8 @@ def _meeting_rows(session: Session, ctx: Context, rows: list[ConferenceMeeting])
                 "id": r.id,
                 "slot_id": r.slot_id,
                 "slot": s.position + 1,
-                "starts_at": _aware(s.starts_at).isoformat(),
-                "ends_at": _aware(s.ends_at).isoformat(),
+                "starts_at": _local(s.starts_at, ctx.conference.timezone),
+                "ends_at": _local(s.ends_at, ctx.conference.timezone),
                 "table": r.table_no + 1,
                 "interpreter": r.interpreter,
                 "must": r.must,
@@ -583,7 +593,7 @@ def grid(session: Session, conference_id: int) -> dict[str, Any]:
     for s in ctx.slots:
         out.append(
             {
-                **slot_public(s),
+                **slot_public(s, ctx.conference.timezone),
                 "cells": [by_cell.get((s.id, t + 1)) for t in range(n_tables)],
             }
         )
