@@ -6,13 +6,16 @@ Imported by :mod:`api.data.models` so the tables are registered with the rest; t
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from api.data.models import utcnow
+
+def utcnow() -> datetime:  # as api.data.models.utcnow (not imported: models imports this module)
+    return datetime.now(UTC)
+
 
 DELEGATION_STATUSES = ("registered", "cancelled")
 WISH_KINDS = ("must_meet", "would_like", "follow_up", "no_thanks")

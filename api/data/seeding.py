@@ -131,6 +131,10 @@ def load_all(engine: Engine, *, demo: bool = True, progress: Callable[[str], Non
             ["city_a_id", "city_b_id"],
         )
         n_profiles = load_demo_profiles(conn, now) if demo else 0
+        if demo:
+            from api.data.conference_seed import load_demo_conference
+
+            load_demo_conference(conn)
         counts = (
             conn.execute(select(func.count()).select_from(Country)).scalar_one(),
             conn.execute(select(func.count()).select_from(City)).scalar_one(),
