@@ -10,9 +10,11 @@ import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 DEFAULT_SECRET = "dev-only-not-secret"
+# The largest page any list endpoint answers (``per_page``); API schemas validate against it at import time.
+MAX_PAGE_SIZE = 200
 
 
 class ConfigError(RuntimeError):
@@ -61,7 +63,7 @@ class Settings:
     CONFERENCE_TIME_LIMIT: float = field(
         default_factory=lambda: float(_env("TWINNING_CONFERENCE_TIME_LIMIT", "10") or 10)
     )
-    MAX_PAGE_SIZE: int = 200
+    MAX_PAGE_SIZE: ClassVar[int] = MAX_PAGE_SIZE  # one constant, not per app: the API schemas are built at import
     TESTING: bool = False
 
     def __post_init__(self) -> None:
@@ -90,8 +92,9 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         settings = cls()
+        names = {f.name for f in fields(cls)}
         for key, value in overrides.items():
-            if not hasattr(settings, key):
+            if key not in names:
                 raise ConfigError(f"unknown setting {key}")
             setattr(settings, key, value)
         settings.__post_init__()

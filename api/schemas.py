@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from api.config import MAX_PAGE_SIZE
 from matcher.sectors import SECTOR_KEYS
 
 SectorKey = Literal[SECTOR_KEYS]  # type: ignore[valid-type]
@@ -25,6 +26,17 @@ def split_commas(v: Any) -> Any:
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+PageNumber = Annotated[int, Field(ge=1, le=100_000)]
+PerPage = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE, description=f"page size, at most {MAX_PAGE_SIZE}")]
+
+
+class Page(Strict):
+    """Paging of every list endpoint; subclasses may change the default page size."""
+
+    page: PageNumber = 1
+    per_page: PerPage = 50
 
 
 # ---------------------------------------------------------------- cities
@@ -73,13 +85,12 @@ class CityList(BaseModel):
     per_page: int
 
 
-class CityQuery(Strict):
+class CityQuery(Page):
     q: str | None = Field(default=None, max_length=100, description="name search, accent-insensitive")
     country: CountryCode | None = None
     geonameid: int | None = None
     has_profile: bool | None = None
-    page: int = Field(default=1, ge=1, le=100_000)
-    per_page: int = Field(default=20, ge=1, le=200)
+    per_page: PerPage = 20
 
 
 class CityPath(BaseModel):
@@ -250,11 +261,9 @@ class PartnershipCreate(Strict):
     source: str = Field(default="user", max_length=40)
 
 
-class PartnershipQuery(Strict):
+class PartnershipQuery(Page):
     city: int | None = Field(default=None, description="only partnerships of this city")
     status: str | None = None
-    page: int = Field(default=1, ge=1)
-    per_page: int = Field(default=50, ge=1, le=200)
 
 
 class PartnershipPublic(BaseModel):
@@ -336,13 +345,11 @@ class MatchDecision(Strict):
     )
 
 
-class MatchQuery(Strict):
+class MatchQuery(Page):
     status: list[MatchStatus] | None = Field(default=None, description="comma-separated statuses")
     city: int | None = Field(default=None, description="matches of this city (either side)")
     country: CountryCode | None = Field(default=None, description="matches with a city in this country")
     queue: bool = Field(default=False, description="the coordinator's queue: awaiting a decision, oldest first")
-    page: int = Field(default=1, ge=1, le=100_000)
-    per_page: int = Field(default=50, ge=1, le=200)
 
     @field_validator("status", mode="before")
     @classmethod
@@ -404,6 +411,10 @@ class UserCreate(Strict):
     password: str | None = Field(default=None, min_length=8, max_length=200, description="for the console")
 
 
+class UserQuery(Page):
+    pass
+
+
 class UserPath(BaseModel):
     name: str = Field(max_length=80)
 
@@ -416,6 +427,8 @@ class UserPublic(MePublic):
 class UserList(BaseModel):
     data: list[UserPublic]
     count: int
+    page: int
+    per_page: int
 
 
 class TokenIssued(BaseModel):

@@ -67,7 +67,7 @@ def reset_db(engine: Engine) -> None:
     """Back to the seeded state: no jobs or score sets, demo profiles only, seed partnerships and cities only."""
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(VOLATILE_TABLES)} RESTART IDENTITY CASCADE"))
-        conn.execute(text("TRUNCATE conference RESTART IDENTITY CASCADE"))  # conference mode (and the demo one)
+        conn.execute(text("DELETE FROM conference WHERE NOT illustrative"))  # conference mode; the seeded demo stays
         # Accounts and matches (TRUNCATE is how tests reset the append-only audit table: its trigger refuses DELETE).
         conn.execute(text('TRUNCATE matchevent, match, apitoken, loginattempt, "user" RESTART IDENTITY CASCADE'))
         conn.execute(text("DELETE FROM profile"))
@@ -150,7 +150,7 @@ def bearer(
     """``Authorization`` headers for a user with ``role`` (created on first use in the app's database)."""
     from sqlmodel import Session
 
-    from api.web.auth import create_user, get_user, issue_token
+    from api.domain.accounts import create_user, get_user, issue_token
 
     name = name or f"test-{role}" + "".join(f"-{c}" for c in (*cities, *countries))
     with Session(app.extensions["twinning"].engine) as session:
@@ -160,3 +160,17 @@ def bearer(
         token = issue_token(session, user)
         session.commit()
     return {"Authorization": f"Bearer {token}"}
+
+
+def set_cli_env(monkeypatch: Any, database_url: str, tmp_path: Any, **extra: str) -> None:
+    """Environment for a ``twinning`` command run with CliRunner against the test database (no model, no Redis)."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    env = {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+        "TWINNING_MODEL_PATH": str(tmp_path / "no-model.joblib"),
+        "TWINNING_MIGRATE_ON_START": "0",
+        **extra,
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)

@@ -33,16 +33,18 @@ def _conference_id(session: Any, conference_id: int | None) -> int:
         if newest is None:
             raise click.ClickException("there is no conference yet (seed the demo, or POST /api/v1/conferences)")
         return int(newest.id or 0)
+    from api.errors import NotFound
+
     try:
         return int(q.get_conference(session, conference_id=conference_id).id or 0)
-    except LookupError as e:
+    except NotFound as e:
         raise click.BadParameter(str(e), param_hint="--conference") from e
 
 
 def _delegation_id(session: Any, conference_id: int, text: str) -> int:
     """A delegation by its id, its place's id (geonameid) or its place's name (accent- and case-insensitive)."""
     from api.data import conferences as q
-    from api.data.seeding import fold
+    from api.data.text import fold
 
     dels = q.conference_delegations(session, conference_id=conference_id)
     cities = q.cities_of(session, ids=[d.city_id for d in dels])
@@ -146,6 +148,7 @@ def schedule_cmd(conference_id: int | None, time_limit: float | None, as_json: b
 
     from api.cli.context import make_app
     from api.domain import conferences as conf
+    from api.errors import TwinningError
 
     app = make_app()
     svc = app.extensions["twinning"]
@@ -155,7 +158,7 @@ def schedule_cmd(conference_id: int | None, time_limit: float | None, as_json: b
             s = conf.schedule(
                 session, None, svc.matchers, cid, time_limit=time_limit or svc.settings.CONFERENCE_TIME_LIMIT
             )
-        except conf.ConferenceError as e:
+        except TwinningError as e:
             raise _fail(e) from e
     if as_json:
         click.echo(json.dumps(s, indent=2))

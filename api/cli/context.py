@@ -53,10 +53,11 @@ def data_session() -> Iterator[tuple[Settings, Any]]:
 def city_id(session: Any, text: str, param_hint: str = "--city") -> int:
     """A city's id from a name or a geonameid, or a usage error naming the parameter."""
     from api.data import crud
+    from api.errors import NotFound
 
     try:
-        return int(crud.find_city(session, text).id)
-    except crud.NotFound as e:
+        return int(crud.find_city(session, text=text).id)
+    except NotFound as e:
         raise click.BadParameter(str(e), param_hint=param_hint) from e
 
 
@@ -68,7 +69,7 @@ def follow_job(
     from sqlmodel import Session
     from tqdm import tqdm
 
-    from api.data.models import Job
+    from api.data import crud
     from api.domain import jobs
 
     bar = tqdm(total=total, unit="city", file=sys.stderr, desc=desc)
@@ -76,7 +77,7 @@ def follow_job(
     try:
         while True:
             with Session(engine) as session:
-                job = session.get(Job, job_id)
+                job = crud.find_job(session, job_id=job_id)
                 assert job is not None
                 bar.update(max(0, job.done - bar.n))
                 if job.state in {"succeeded", "failed"}:
@@ -100,10 +101,10 @@ def report_job(engine: Any, job_id: str) -> None:
     """One line about a finished job; a failed job is an error (exit status 1)."""
     from sqlmodel import Session
 
-    from api.data.models import Job
+    from api.data import crud
 
     with Session(engine) as session:
-        job = session.get(Job, job_id)
+        job = crud.find_job(session, job_id=job_id)
         assert job is not None
         if job.state != "succeeded":
             raise click.ClickException(f"job {job_id} {job.state}: {job.error}")

@@ -35,11 +35,11 @@ def rescore(cities: tuple[str, ...], scope: str, queue: bool) -> None:
     with Session(svc.engine, expire_on_commit=False) as session:
         ids = [city_id(session, c) for c in cities] or None
         if queue:
-            from api.web.errors import ApiError
+            from api.errors import Unavailable
 
             try:
                 job = svc.submit(session, kind="rescore", city_ids=ids, scope=scope)
-            except ApiError as e:
+            except Unavailable as e:
                 raise click.ClickException(e.message) from e
         else:
             job = jobs.create_job(session, kind="rescore", city_ids=ids, scope=scope)

@@ -27,7 +27,7 @@ def train(out: Path | None, queue: bool, no_rescore: bool) -> None:
     """
     from sqlmodel import Session
 
-    from api.data.models import Job
+    from api.data import crud
 
     app = make_app(JOBS_MODE="celery" if queue else "sync")
     svc = app.extensions["twinning"]
@@ -37,7 +37,7 @@ def train(out: Path | None, queue: bool, no_rescore: bool) -> None:
         click.echo(f"train job {job.id} sent to the workers")
         follow_job(svc.engine, job.id, 1, pickup_timeout=svc.settings.QUEUE_PICKUP_TIMEOUT_S, desc="training")
         with Session(svc.engine) as session:
-            done = session.get(Job, job.id)
+            done = crud.find_job(session, job_id=job.id)
             assert done is not None
             click.echo(json.dumps(done.result, indent=2, default=str))
         return

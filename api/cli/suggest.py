@@ -49,7 +49,7 @@ def suggest(
     app = make_app()
     svc = app.extensions["twinning"]
     with Session(svc.engine) as session:
-        c = crud.get_city(session, city_id(session, city, "CITY"))
+        c = crud.get_city(session, city_id=city_id(session, city, "CITY"))
         result = suggestions_for(session, city=c, query=query, matchers=svc.matchers, settings=svc.settings)
     if as_json:
         out = {"city": {"id": c.id, "name": c.name, "country": c.country}, **result}

@@ -34,7 +34,8 @@ def users_create(
 ) -> None:
     """Create a user and print a new API token (shown once: store it now)."""
 
-    from api.web.auth import AuthError, create_user, issue_token
+    from api.domain.accounts import create_user, issue_token
+    from api.errors import TwinningError
 
     if prompt_password:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -51,7 +52,7 @@ def users_create(
             )
             token = issue_token(session, user, label="created with the user")
             session.commit()
-        except AuthError as e:
+        except TwinningError as e:
             raise click.UsageError(str(e)) from e
         click.echo(
             f"created {user.role} {user.name!r} (id {user.id})" + (f", cities {user.cities}" if user.cities else "")
@@ -66,7 +67,7 @@ def users_create(
 def users_token(name: str, label: str) -> None:
     """Issue another API token for user NAME (shown once)."""
 
-    from api.web.auth import get_user, issue_token
+    from api.domain.accounts import get_user, issue_token
 
     with data_session() as (_settings, session):
         user = get_user(session, name)
@@ -83,7 +84,8 @@ def users_token(name: str, label: str) -> None:
 def users_revoke(name: str | None, prefix: str | None) -> None:
     """Revoke every API token of user NAME, or one token by its prefix (--token tw_abc1234)."""
 
-    from api.web.auth import AuthError, get_user, revoke_tokens
+    from api.domain.accounts import get_user, revoke_tokens
+    from api.errors import TwinningError
 
     with data_session() as (_settings, session):
         user = None
@@ -93,7 +95,7 @@ def users_revoke(name: str | None, prefix: str | None) -> None:
                 raise click.BadParameter(f"no user {name!r}", param_hint="NAME")
         try:
             n = revoke_tokens(session, user=user, prefix=prefix)
-        except AuthError as e:
+        except TwinningError as e:
             raise click.UsageError(str(e)) from e
         session.commit()
     click.echo(f"revoked {n} token(s)")
@@ -105,7 +107,7 @@ def users_revoke(name: str | None, prefix: str | None) -> None:
 def users_password(name: str, password: str) -> None:
     """Set user NAME's console password (logs out their other console sessions)."""
 
-    from api.web.auth import get_user, set_password
+    from api.domain.accounts import get_user, set_password
 
     with data_session() as (_settings, session):
         user = get_user(session, name)
@@ -119,17 +121,17 @@ def users_password(name: str, password: str) -> None:
 @users_group.command("list")
 def users_list() -> None:
     """List the users with their roles, cities, countries and number of live tokens."""
-    from sqlmodel import col, func, select
-
-    from api.data.models import ApiToken, User
+    from api.data.accounts import list_users
 
     with data_session() as (_settings, session):
-        for u in session.exec(select(User).order_by(col(User.id))).all():
-            n = session.exec(
-                select(func.count()).where(ApiToken.user_id == u.id, col(ApiToken.revoked_at).is_(None))
-            ).one()
-            scope = ",".join(map(str, u.cities or [])) or ",".join(u.countries or []) or "-"
-            click.echo(f"{u.id:>4}  {u.name:<24} {u.role:<12} {scope:<24} tokens: {n}" + ("  (demo)" if u.demo else ""))
+        page, total = 1, None
+        while total is None or (page - 1) * 500 < total:
+            rows, total = list_users(session, page=page, per_page=500)
+            for u, n in rows:
+                scope = ",".join(map(str, u.cities or [])) or ",".join(u.countries or []) or "-"
+                demo = "  (demo)" if u.demo else ""
+                click.echo(f"{u.id:>4}  {u.name:<24} {u.role:<12} {scope:<24} tokens: {n}{demo}")
+            page += 1
 
 
 @click.group("matches")

@@ -20,16 +20,11 @@ from sqlmodel import Session, col, select
 from api.data import conferences as q
 from api.data.conference_models import Conference
 from api.data.models import CUSTOM_ID_START, City
+from api.data.text import fold
 from seed.readers import SEED_DIR
 
 log = logging.getLogger(__name__)
 DEMO_CONFERENCE_FILE: Path = SEED_DIR / "demo_conference.json"
-
-
-def _fold(text: str) -> str:
-    from api.data.seeding import fold
-
-    return fold(text)
 
 
 def _custom_place(session: Session, p: dict[str, Any]) -> int:
@@ -38,7 +33,7 @@ def _custom_place(session: Session, p: dict[str, Any]) -> int:
         return existing.id
     next_id = max(CUSTOM_ID_START, (session.exec(select(func.max(City.id))).one() or 0) + 1)
     fields = {k: p[k] for k in ("name", "country", "admin1", "latitude", "longitude", "population", "timezone")}
-    session.add(City(id=next_id, search_name=_fold(p["name"]), is_custom=True, **fields))
+    session.add(City(id=next_id, search_name=fold(p["name"]), is_custom=True, **fields))
     session.flush()
     return next_id
 

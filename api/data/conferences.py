@@ -1,6 +1,6 @@
 """Data access for conference mode: every query on the conference tables. Keyword-only arguments after the session.
 
-Errors are the data layer's :class:`api.data.crud.NotFound` and :class:`api.data.crud.Conflict`.
+Errors are :class:`api.errors.NotFound` (404) and :class:`api.errors.Conflict` (409).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from sqlalchemy import and_, delete, or_, update
 from sqlmodel import Session, col, select
 
 from api.data.conference_models import Conference, ConferenceMeeting, ConferenceSlot, Delegation, Wish
-from api.data.crud import Conflict, NotFound
 from api.data.models import City, Country, Match, Partnership, utcnow
+from api.errors import Conflict, NotFound
 
 
 # ---------------------------------------------------------------- conferences and slots
@@ -25,7 +25,7 @@ def list_conferences(session: Session) -> list[Conference]:
 def get_conference(session: Session, *, conference_id: int) -> Conference:
     conf = session.get(Conference, conference_id)
     if conf is None:
-        raise NotFound("conference", conference_id)
+        raise NotFound(f"conference {conference_id} not found")
     return conf
 
 
@@ -86,7 +86,7 @@ def conference_slots(session: Session, *, conference_id: int) -> list[Conference
 def get_slot(session: Session, *, conference_id: int, slot_id: int) -> ConferenceSlot:
     slot = session.get(ConferenceSlot, slot_id)
     if slot is None or slot.conference_id != conference_id:
-        raise NotFound("slot", slot_id)
+        raise NotFound(f"slot {slot_id} not found")
     return slot
 
 
@@ -114,7 +114,7 @@ def conference_delegations(session: Session, *, conference_id: int, registered_o
 def get_delegation(session: Session, *, conference_id: int, delegation_id: int) -> Delegation:
     d = session.get(Delegation, delegation_id)
     if d is None or d.conference_id != conference_id:
-        raise NotFound("delegation", delegation_id)
+        raise NotFound(f"delegation {delegation_id} not found")
     return d
 
 
@@ -244,7 +244,7 @@ def delegation_meetings(session: Session, *, conference_id: int, delegation_id: 
 def get_meeting(session: Session, *, conference_id: int, meeting_id: int) -> ConferenceMeeting:
     m = session.get(ConferenceMeeting, meeting_id)
     if m is None or m.conference_id != conference_id:
-        raise NotFound("meeting", meeting_id)
+        raise NotFound(f"meeting {meeting_id} not found")
     return m
 
 

@@ -1,11 +1,20 @@
-"""Data access: every query the routes, jobs and CLI need. Keyword-only arguments; no SQL in routes or tasks."""
+"""Data access for cities, profiles, partnerships, jobs, score sets and suggestions, and the matcher's inputs.
+
+Every query lives in the data layer (this module, :mod:`api.data.accounts`, :mod:`api.data.matches`); arguments
+after the session are keyword-only. A few functions still accept positional arguments because code outside this
+change calls them so (``api/domain/jobs.py``, ``api/cli``, the suggestions views): ``get_city``, ``find_city``,
+``cities_by_id``, ``latest_score_set_for_city``, ``stored_suggestions``, ``get_job``, ``done_chunks``,
+``record_chunk``, ``replace_suggestions``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import delete, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -21,22 +30,14 @@ from api.data.models import (
     Suggestion,
     utcnow,
 )
-from api.data.seeding import fold
+from api.data.text import fold
+from api.errors import Conflict, Invalid, NotFound
 from api.schemas import CityCreate, CityPublic, CityUpdate, PartnershipCreate, ProfileIn
-
-
-class NotFound(LookupError):
-    def __init__(self, what: str, ident: Any, field: str | None = None) -> None:
-        super().__init__(f"{what} {ident} not found")
-        self.field = field
-
-
-class Conflict(ValueError):
-    pass
 
 
 # ---------------------------------------------------------------- cities
 def country_names(session: Session) -> dict[str, str]:
+    """Country code → name."""
     return {c.code: c.name for c in session.exec(select(Country)).all()}
 
 
@@ -57,7 +58,7 @@ def city_public(city: City, *, countries: dict[str, str] | None = None, has_prof
     )
 
 
-def cities_public(session: Session, cities: Sequence[City]) -> list[CityPublic]:
+def cities_public(session: Session, *, cities: Sequence[City]) -> list[CityPublic]:
     countries = country_names(session)
     ids = [c.id for c in cities]
     with_profile = (
@@ -66,11 +67,11 @@ def cities_public(session: Session, cities: Sequence[City]) -> list[CityPublic]:
     return [city_public(c, countries=countries, has_profile=c.id in with_profile) for c in cities]
 
 
-def cities_by_id(session: Session, ids: Sequence[int]) -> dict[int, CityPublic]:
+def cities_by_id(session: Session, *, ids: Sequence[int]) -> dict[int, CityPublic]:
     """Public records of many cities in one query, keyed by id (unknown ids are left out)."""
     wanted = sorted(set(int(i) for i in ids))
     rows = session.exec(select(City).where(col(City.id).in_(wanted))).all() if wanted else []
-    return {c.id: c for c in cities_public(session, rows)}
+    return {c.id: c for c in cities_public(session, cities=rows)}
 
 
 def list_cities(
@@ -103,26 +104,48 @@ def list_cities(
     return list(rows), int(count)
 
 
-def get_city(session: Session, city_id: int, *, field: str | None = None) -> City:
+def get_city(session: Session, *, city_id: int, field: str | None = None) -> City:
+    """The city named in a request's path or query; :class:`NotFound` (404) otherwise."""
     city = session.get(City, city_id)
     if city is None:
-        raise NotFound("city", city_id, field)
+        raise NotFound(f"city {city_id} not found", field)
     return city
 
 
-def find_city(session: Session, text: str) -> City:
+def referenced_city(session: Session, *, city_id: int, field: str) -> City:
+    """A city referenced in a request body by ``field``; :class:`Invalid` (422) naming the field otherwise."""
+    city = session.get(City, city_id)
+    if city is None:
+        raise Invalid(f"city {city_id} not found", field)
+    return city
+
+
+def missing_city_ids(session: Session, *, ids: Sequence[int]) -> list[int]:
+    """The ids among ``ids`` that name no city, in the given order."""
+    known = set(session.exec(select(City.id).where(col(City.id).in_(set(ids)))).all()) if ids else set()
+    return [i for i in ids if i not in known]
+
+
+def missing_country_codes(session: Session, *, codes: Sequence[str]) -> list[str]:
+    """The codes among ``codes`` that name no country, in the given order."""
+    known = set(session.exec(select(Country.code).where(col(Country.code).in_(set(codes)))).all()) if codes else set()
+    return [c for c in codes if c not in known]
+
+
+def find_city(session: Session, *, text: str) -> City:
     """A city by id/geonameid or by name (exact, accent-insensitive; the most populous on ties)."""
     if text.strip().isdigit():
-        return get_city(session, int(text))
+        return get_city(session, city_id=int(text))
     rows, _ = list_cities(session, q=text, per_page=1)
     if not rows or rows[0].search_name != fold(text.strip()):
-        raise NotFound("city", repr(text))
+        raise NotFound(f"city {text!r} not found")
     return rows[0]
 
 
-def create_city(session: Session, data: CityCreate) -> City:
+def create_city(session: Session, *, data: CityCreate) -> City:
+    """Add a custom city with the next free id above the gazetteer's."""
     if session.get(Country, data.country) is None:
-        raise NotFound("country", data.country, "country")
+        raise Invalid(f"country {data.country} not found", "country")
     for _ in range(5):  # another writer may take the same id: retry with the next one
         next_id = max(CUSTOM_ID_START, (session.exec(select(func.max(City.id))).one() or 0) + 1)
         city = City(id=next_id, search_name=fold(data.name), is_custom=True, **data.model_dump())
@@ -135,7 +158,7 @@ def create_city(session: Session, data: CityCreate) -> City:
     raise Conflict("could not allocate a city id; try again")
 
 
-def update_city(session: Session, city: City, data: CityUpdate) -> City:
+def update_city(session: Session, *, city: City, data: CityUpdate) -> City:
     changes = data.model_dump(exclude_unset=True)
     for key, value in changes.items():
         if value is None:
@@ -150,11 +173,15 @@ def update_city(session: Session, city: City, data: CityUpdate) -> City:
 
 
 # ---------------------------------------------------------------- profiles
-def get_profile(session: Session, city_id: int) -> Profile | None:
+def get_profile(session: Session, *, city_id: int) -> Profile | None:
     return session.get(Profile, city_id)
 
 
-def put_profile(session: Session, city: City, data: ProfileIn) -> Profile:
+def all_profiles(session: Session) -> list[Profile]:
+    return list(session.exec(select(Profile)).all())
+
+
+def put_profile(session: Session, *, city: City, data: ProfileIn) -> Profile:
     profile = session.get(Profile, city.id) or Profile(city_id=city.id)
     values = data.model_dump()
     values["contact_email"] = str(data.contact_email) if data.contact_email else None
@@ -168,7 +195,7 @@ def put_profile(session: Session, city: City, data: ProfileIn) -> Profile:
 
 
 # ---------------------------------------------------------------- partnerships
-def partner_ids(session: Session, city_id: int) -> set[int]:
+def partner_ids(session: Session, *, city_id: int) -> set[int]:
     rows = session.exec(
         select(Partnership.city_a_id, Partnership.city_b_id).where(
             or_(col(Partnership.city_a_id) == city_id, col(Partnership.city_b_id) == city_id)
@@ -190,13 +217,19 @@ def list_partnerships(
     return list(rows), int(count)
 
 
-def create_partnership(session: Session, data: PartnershipCreate) -> Partnership:
+def get_partnership(session: Session, *, city_a_id: int, city_b_id: int) -> Partnership | None:
+    """The partnership of a pair, in either order."""
+    a, b = sorted((city_a_id, city_b_id))
+    return session.exec(select(Partnership).where(Partnership.city_a_id == a, Partnership.city_b_id == b)).first()
+
+
+def create_partnership(session: Session, *, data: PartnershipCreate) -> Partnership:
     if data.city_a_id == data.city_b_id:
         raise Conflict("a city cannot twin with itself")
-    get_city(session, data.city_a_id, field="city_a_id")
-    get_city(session, data.city_b_id, field="city_b_id")
+    referenced_city(session, city_id=data.city_a_id, field="city_a_id")
+    referenced_city(session, city_id=data.city_b_id, field="city_b_id")
     a, b = sorted((data.city_a_id, data.city_b_id))
-    existing = session.exec(select(Partnership).where(Partnership.city_a_id == a, Partnership.city_b_id == b)).first()
+    existing = get_partnership(session, city_a_id=a, city_b_id=b)
     if existing is not None:
         raise Conflict(f"partnership {a}–{b} already exists (id {existing.id})")
     row = Partnership(
@@ -208,7 +241,15 @@ def create_partnership(session: Session, data: PartnershipCreate) -> Partnership
 
 
 # ---------------------------------------------------------------- score sets
-def latest_score_set_for_city(session: Session, city_id: int) -> ScoreSet | None:
+def any_score_set(session: Session) -> bool:
+    return session.exec(select(func.count()).select_from(ScoreSet)).one() > 0
+
+
+def get_score_set(session: Session, *, score_set_id: int) -> ScoreSet | None:
+    return session.get(ScoreSet, score_set_id)
+
+
+def latest_score_set_for_city(session: Session, *, city_id: int) -> ScoreSet | None:
     sub = (
         select(func.max(Suggestion.score_set_id))
         .join(ScoreSet, col(ScoreSet.id) == col(Suggestion.score_set_id))
@@ -218,7 +259,7 @@ def latest_score_set_for_city(session: Session, city_id: int) -> ScoreSet | None
     return session.get(ScoreSet, set_id) if set_id is not None else None
 
 
-def stored_suggestions(session: Session, score_set_id: int, city_id: int, k: int) -> list[Suggestion]:
+def stored_suggestions(session: Session, *, score_set_id: int, city_id: int, k: int) -> list[Suggestion]:
     stmt = (
         select(Suggestion)
         .where(Suggestion.score_set_id == score_set_id, Suggestion.city_id == city_id)
@@ -241,14 +282,43 @@ def all_city_ids(session: Session) -> list[int]:
 
 
 # ---------------------------------------------------------------- jobs
-def get_job(session: Session, job_id: str) -> Job:
+def find_job(session: Session, *, job_id: str) -> Job | None:
+    return session.get(Job, job_id)
+
+
+def get_job(session: Session, *, job_id: str) -> Job:
+    """The job; :class:`NotFound` (404) otherwise."""
     job = session.get(Job, job_id)
     if job is None:
-        raise NotFound("job", job_id)
+        raise NotFound(f"job {job_id} not found")
     return job
 
 
-def record_chunk(session: Session, job_id: str, chunk: int, size: int) -> int:
+def recent_jobs(session: Session, *, limit: int) -> list[Job]:
+    return list(session.exec(select(Job).order_by(col(Job.created_at).desc()).limit(limit)).all())
+
+
+def publish_job(session: Session, *, job_id: str, score_set_id: int | None) -> None:
+    """Publish the job's score set (readers switch to it) and mark the job succeeded; idempotent."""
+    now = utcnow()
+    if score_set_id is not None:
+        session.execute(
+            update(ScoreSet)
+            .where(col(ScoreSet.id) == score_set_id, col(ScoreSet.status) == "running")
+            .values(status="complete", completed_at=now)
+        )
+    session.execute(
+        update(Job)
+        .where(col(Job.id) == job_id, col(Job.state).in_(["queued", "running"]))
+        .values(state="succeeded", finished_at=now, done=Job.total)
+    )
+
+
+def fail_score_set(session: Session, *, score_set_id: int) -> None:
+    session.execute(update(ScoreSet).where(col(ScoreSet.id) == score_set_id).values(status="failed"))
+
+
+def record_chunk(session: Session, *, job_id: str, chunk: int, size: int) -> int:
     """Mark a chunk done (idempotent) and return the job's number of finished cities."""
     if session.get(JobChunk, (job_id, chunk)) is None:
         session.add(JobChunk(job_id=job_id, chunk=chunk, size=size))
@@ -261,12 +331,12 @@ def record_chunk(session: Session, job_id: str, chunk: int, size: int) -> int:
     return int(done)
 
 
-def done_chunks(session: Session, job_id: str) -> set[int]:
+def done_chunks(session: Session, *, job_id: str) -> set[int]:
     return set(session.exec(select(JobChunk.chunk).where(JobChunk.job_id == job_id)).all())
 
 
 def replace_suggestions(
-    session: Session, score_set_id: int, city_ids: Sequence[int], rows: list[dict[str, Any]]
+    session: Session, *, score_set_id: int, city_ids: Sequence[int], rows: list[dict[str, Any]]
 ) -> None:
     """Write a chunk's suggestions; a rerun of the same chunk replaces them (idempotent)."""
     session.execute(
@@ -274,3 +344,61 @@ def replace_suggestions(
     )
     if rows:
         session.execute(Suggestion.__table__.insert(), rows)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- the matcher's and the trainer's inputs
+def data_fingerprint(session: Session) -> tuple[Any, ...]:
+    """Counts and last changes of cities, profiles and partnerships (the matcher is rebuilt when they change)."""
+    row = session.execute(
+        sa_select(
+            select(func.count()).select_from(City).scalar_subquery(),
+            select(func.max(City.updated_at)).scalar_subquery(),
+            select(func.count()).select_from(Profile).scalar_subquery(),
+            select(func.max(Profile.updated_at)).scalar_subquery(),
+            select(func.count()).select_from(Partnership).scalar_subquery(),
+            select(func.max(Partnership.id)).scalar_subquery(),
+        )
+    ).one()
+    return tuple(row)
+
+
+def cities_frame(session: Session) -> pd.DataFrame:
+    """Every city's id, geonameid (-1 for custom cities), name, country, coordinates and population."""
+    cities = pd.DataFrame(
+        session.execute(
+            sa_select(City.id, City.geonameid, City.name, City.country, City.latitude, City.longitude, City.population)  # type: ignore[call-overload]
+        ).all(),
+        columns=["id", "geonameid", "name", "country", "latitude", "longitude", "population"],
+    )
+    cities["geonameid"] = cities["geonameid"].fillna(-1).astype("int64")
+    return cities
+
+
+def country_records(session: Session) -> list[dict[str, Any]]:
+    """Each country's code, continent and languages."""
+    return [
+        {"code": c.code, "continent": c.continent, "languages": c.languages}
+        for c in session.exec(select(Country)).all()
+    ]
+
+
+def partnership_pairs(session: Session, *, statuses: Sequence[str] | None = None) -> list[tuple[int, int]]:
+    """Every partnership as (city_a_id, city_b_id), optionally only those with one of ``statuses``."""
+    stmt = select(Partnership.city_a_id, Partnership.city_b_id)
+    if statuses is not None:
+        stmt = stmt.where(col(Partnership.status).in_(statuses))
+    return [(int(a), int(b)) for a, b in session.exec(stmt).all()]
+
+
+def gazetteer_frame(session: Session) -> pd.DataFrame:
+    """Gazetteer cities (custom cities excluded) by geonameid, sorted."""
+    cities = pd.DataFrame(
+        session.execute(
+            sa_select(  # type: ignore[call-overload]
+                City.geonameid, City.name, City.country, City.admin1, City.latitude, City.longitude, City.population
+            ).where(col(City.geonameid).is_not(None))
+        ).all(),
+        columns=["geonameid", "name", "country", "admin1", "latitude", "longitude", "population"],
+    )
+    cities["geonameid"] = cities["geonameid"].astype("int64")
+    return cities.sort_values("geonameid").reset_index(drop=True)

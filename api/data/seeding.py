@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
 
+from api.data.text import fold
 from seed.readers import (
     DEMO_PROFILES_FILE,
     read_cities,
@@ -24,12 +25,6 @@ from seed.readers import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def fold(text: str) -> str:
-    """Lower-case ASCII fold used for accent-insensitive search (``Lavāsān`` → ``lavasan``)."""
-    norm = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in norm if not unicodedata.combining(ch)).lower()
 
 
 def upsert(
@@ -137,7 +132,8 @@ def load_all(engine: Engine, *, demo: bool = True, progress: Callable[[str], Non
             load_demo_conference(conn)
         counts = (
             conn.execute(select(func.count()).select_from(Country)).scalar_one(),
-            conn.execute(select(func.count()).select_from(City)).scalar_one(),
+            # gazetteer cities (custom places such as the demo conference's provinces are not counted)
+            conn.execute(select(func.count()).select_from(City).where(col(City.is_custom).is_(False))).scalar_one(),
             conn.execute(select(func.count()).select_from(Partnership)).scalar_one(),
         )
     return SeedReport(counts[0], counts[1], counts[2], n_profiles)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session
 
-from api.data.models import ScoreSet
+from api.data import crud
 
 
 def first_start(app: Any, echo: Callable[[str], None] = print) -> None:
@@ -22,8 +22,7 @@ def first_start(app: Any, echo: Callable[[str], None] = print) -> None:
                 "active city is re-scored with it."
             )
             return
-        have_sets = session.exec(select(func.count()).select_from(ScoreSet)).one() > 0
-        if have_sets:
+        if crud.any_score_set(session):
             return
         job = svc.submit(session, kind="rescore", city_ids=None, scope="active")
         echo(
@@ -37,7 +36,7 @@ def demo_accounts(app: Any, echo: Callable[[str], None] = print) -> None:
     svc = app.extensions["twinning"]
     if not svc.settings.embedded:
         return
-    from api.web.auth import ensure_demo_accounts
+    from api.domain.accounts import ensure_demo_accounts
 
     with Session(svc.engine) as session:
         accounts = ensure_demo_accounts(session)

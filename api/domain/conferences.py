@@ -25,6 +25,7 @@ from api.data.conference_models import Conference, ConferenceMeeting, Conference
 from api.data.models import City
 from api.domain import workflow
 from api.domain.scoring import Built, MatcherService
+from api.errors import Conflict, Forbidden, Invalid
 from matcher.conference import Instance, Meeting, Schedule, explain_unmet, greedy, reschedule, solve
 from matcher.sectors import label
 
@@ -36,16 +37,6 @@ UNMET_LABELS = {
     "no_table": "no table left in their common slots",
     "capacity": "crowded out by other must-meets",
 }
-
-
-class ConferenceError(Exception):
-    """A domain error with its HTTP status (403, 404, 409, 422) and the field it is about."""
-
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
 
 
 class Actor(Protocol):
@@ -70,7 +61,7 @@ def may_act_for(user: Actor | None, city_id: int) -> bool:
 
 def _require_organiser(user: Actor) -> None:
     if not is_organiser(user):
-        raise ConferenceError(403, "only coordinators and admins manage a conference")
+        raise Forbidden("only coordinators and admins manage a conference")
 
 
 def _aware(dt: datetime) -> datetime:
@@ -90,23 +81,13 @@ def _num(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 4)
 
 
-def _not_found(e: crud.NotFound) -> ConferenceError:
-    return ConferenceError(404, str(e), e.field)
-
-
 def get_conference(session: Session, conference_id: int) -> Conference:
-    try:
-        return q.get_conference(session, conference_id=conference_id)
-    except crud.NotFound as e:
-        raise _not_found(e) from e
+    return q.get_conference(session, conference_id=conference_id)
 
 
 def get_delegation(session: Session, conference_id: int, delegation_id: int) -> Delegation:
     get_conference(session, conference_id)
-    try:
-        return q.get_delegation(session, conference_id=conference_id, delegation_id=delegation_id)
-    except crud.NotFound as e:
-        raise _not_found(e) from e
+    return q.get_delegation(session, conference_id=conference_id, delegation_id=delegation_id)
 
 
 # ---------------------------------------------------------------- conferences
@@ -186,18 +167,13 @@ def register(session: Session, user: Actor, conference_id: int, data: Delegation
     """Register a place's delegation: officials for their own cities, organisers for any place."""
     get_conference(session, conference_id)
     if not may_act_for(user, data.city_id):
-        raise ConferenceError(
-            403, f"an official may register only their own city's delegation, not {data.city_id}", "city_id"
-        )
-    try:
-        city = crud.get_city(session, data.city_id, field="city_id")
-    except crud.NotFound as e:
-        raise ConferenceError(422, str(e), "city_id") from e
+        raise Forbidden(f"an official may register only their own city's delegation, not {data.city_id}", "city_id")
+    city = crud.referenced_city(session, city_id=data.city_id, field="city_id")
     slot_ids = [s.id or 0 for s in q.conference_slots(session, conference_id=conference_id) if not s.lost]
     if data.slot_ids is not None:
         unknown = sorted(set(data.slot_ids) - set(slot_ids))
         if unknown:
-            raise ConferenceError(422, f"no such slot at this conference: {unknown[0]}", "slot_ids")
+            raise Invalid(f"no such slot at this conference: {unknown[0]}", "slot_ids")
         slot_ids = sorted(set(data.slot_ids))
     languages = data.languages
     if not languages:
@@ -212,13 +188,13 @@ def register(session: Session, user: Actor, conference_id: int, data: Delegation
             slot_ids=slot_ids,
             registered_by=user.id,
         )
-    except crud.Conflict as e:
-        raise ConferenceError(409, str(e), "city_id") from e
+    except Conflict as e:
+        raise Conflict(e.message, "city_id") from e
 
 
 def _require_delegation_actor(user: Actor, d: Delegation) -> None:
     if not may_act_for(user, d.city_id):
-        raise ConferenceError(403, f"only an official of city {d.city_id} or an organiser may change delegation {d.id}")
+        raise Forbidden(f"only an official of city {d.city_id} or an organiser may change delegation {d.id}")
 
 
 # ---------------------------------------------------------------- wishes
@@ -234,14 +210,10 @@ def set_wishes(
     for i, w in enumerate(wishes):
         other = others.get(w.delegation_id)
         if other is None or other.id == d.id:
-            raise ConferenceError(
-                422, f"{w.delegation_id} is not another registered delegation here", f"wishes.{i}.delegation_id"
-            )
+            raise Invalid(f"{w.delegation_id} is not another registered delegation here", f"wishes.{i}.delegation_id")
         key = (min(d.city_id, other.city_id), max(d.city_id, other.city_id))
         if w.wish == "follow_up" and key not in partnered:
-            raise ConferenceError(
-                422, "a follow-up meeting is for cities that are already partners", f"wishes.{i}.wish"
-            )
+            raise Invalid("a follow-up meeting is for cities that are already partners", f"wishes.{i}.wish")
         if w.wish != "none":
             out[w.delegation_id] = w.wish
     q.replace_wishes(session, conference_id=conference_id, from_id=delegation_id, wishes=out)
@@ -431,9 +403,7 @@ def schedule(
         _require_organiser(user)
     conf_id = get_conference(session, conference_id).id or 0
     if any(m.match_id for m in q.conference_meetings(session, conference_id=conf_id)):
-        raise ConferenceError(
-            409, "meetings of this schedule already became match proposals; change it by cancelling instead"
-        )
+        raise Conflict("meetings of this schedule already became match proposals; change it by cancelling instead")
     ctx = build_context(session, conf_id, matchers)
     sched = solve(ctx.instance, time_limit)
     base = greedy(ctx.instance)
@@ -498,10 +468,7 @@ def lose_slot(
     if user is not None:
         _require_organiser(user)
     get_conference(session, conference_id)
-    try:
-        slot = q.get_slot(session, conference_id=conference_id, slot_id=slot_id)
-    except crud.NotFound as e:
-        raise _not_found(e) from e
+    slot = q.get_slot(session, conference_id=conference_id, slot_id=slot_id)
     if slot.lost:
         return None
     q.mark_slot_lost(session, slot=slot)
@@ -640,25 +607,19 @@ def propose_from_meeting(
     The proposing city is the user's side (an official of either city); an admin proposes for the first side.
     Returns the match id."""
     get_conference(session, conference_id)
-    try:
-        m = q.get_meeting(session, conference_id=conference_id, meeting_id=meeting_id)
-    except crud.NotFound as e:
-        raise _not_found(e) from e
+    m = q.get_meeting(session, conference_id=conference_id, meeting_id=meeting_id)
     if m.match_id is not None:
-        raise ConferenceError(409, f"this meeting already became match {m.match_id}", "meeting_id")
+        raise Conflict(f"this meeting already became match {m.match_id}", "meeting_id")
     a = get_delegation(session, conference_id, m.a_id)
     b = get_delegation(session, conference_id, m.b_id)
     if user.role == "official" and b.city_id in user.cities and a.city_id not in user.cities:
         a, b = b, a
     text = message.strip() or f"We met at {get_conference(session, conference_id).name} and want to work together."
-    try:
-        match = workflow.propose(
-            session, user, settings, city_id=a.city_id, partner_id=b.city_id, message=text, sectors=sectors
-        )
-    except workflow.WorkflowError as e:
-        raise ConferenceError(e.status, e.message, e.field) from e
+    match = workflow.propose(
+        session, user, settings, city_id=a.city_id, partner_id=b.city_id, message=text, sectors=sectors
+    )
     if not q.link_meeting_match(session, meeting_id=meeting_id, match_id=match.id or 0):
         session.rollback()
-        raise ConferenceError(409, "this meeting already became a match proposal", "meeting_id")
+        raise Conflict("this meeting already became a match proposal", "meeting_id")
     session.commit()
     return match.id or 0

@@ -14,9 +14,9 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from api.config import Settings
 from api.data import crud
@@ -63,7 +63,7 @@ def chunks(ids: Sequence[int], size: int) -> list[list[int]]:
 def start(engine: Engine, settings: Settings, matchers: MatcherService, job_id: str, dispatch: ChunkDispatcher) -> None:
     """The dispatcher: open (or reuse) the job's score set, then hand every unfinished chunk to ``dispatch``."""
     with Session(engine, expire_on_commit=False) as session:
-        job = crud.get_job(session, job_id)
+        job = crud.get_job(session, job_id=job_id)
         if job.state in {"succeeded", "failed"}:
             return
         ids = job_city_ids(session, job)
@@ -85,7 +85,7 @@ def start(engine: Engine, settings: Settings, matchers: MatcherService, job_id: 
         job.started_at = job.started_at or utcnow()
         session.add(job)
         session.commit()
-        finished = crud.done_chunks(session, job_id)
+        finished = crud.done_chunks(session, job_id=job_id)
     parts = chunks(ids, settings.RESCORE_CHUNK)
     if not parts:
         finish(engine, job_id)
@@ -98,14 +98,14 @@ def start(engine: Engine, settings: Settings, matchers: MatcherService, job_id: 
 def run_chunk(engine: Engine, matchers: MatcherService, job_id: str, chunk: int, city_ids: list[int]) -> int:
     """Score one chunk of cities into the job's score set; returns how many cities the job has finished."""
     with Session(engine, expire_on_commit=False) as session:
-        job = crud.get_job(session, job_id)
+        job = crud.get_job(session, job_id=job_id)
         if job.state in {"succeeded", "failed"} or job.score_set_id is None:
             return job.done
         built = matchers.get(session)
         table = built.table
         present = [i for i in city_ids if i in table.row_of_id]
         rows = np.array([table.row_of_id[i] for i in present], np.int64)
-        k = int(session.get(ScoreSet, job.score_set_id).k)  # type: ignore[union-attr]
+        k = int(crud.get_score_set(session, score_set_id=job.score_set_id).k)  # type: ignore[union-attr]
         records: list[dict[str, Any]] = []
         for city_id, suggestions in zip(present, built.matcher.suggest_many(rows, k), strict=True):
             for rank, s in enumerate(suggestions, start=1):
@@ -121,8 +121,8 @@ def run_chunk(engine: Engine, matchers: MatcherService, job_id: str, chunk: int,
                         "distance_km": s.distance_km,
                     }
                 )
-        crud.replace_suggestions(session, job.score_set_id, city_ids, records)
-        done = crud.record_chunk(session, job_id, chunk, len(city_ids))
+        crud.replace_suggestions(session, score_set_id=job.score_set_id, city_ids=city_ids, rows=records)
+        done = crud.record_chunk(session, job_id=job_id, chunk=chunk, size=len(city_ids))
         session.commit()
         total = job.total
     if done >= total:
@@ -133,33 +133,22 @@ def run_chunk(engine: Engine, matchers: MatcherService, job_id: str, chunk: int,
 def finish(engine: Engine, job_id: str) -> None:
     """Publish the score set (readers switch to it atomically) and mark the job succeeded; idempotent."""
     with Session(engine) as session:
-        job = crud.get_job(session, job_id)
-        now = utcnow()
-        if job.score_set_id is not None:
-            session.execute(
-                update(ScoreSet)
-                .where(col(ScoreSet.id) == job.score_set_id, col(ScoreSet.status) == "running")
-                .values(status="complete", completed_at=now)
-            )
-        session.execute(
-            update(Job)
-            .where(col(Job.id) == job_id, col(Job.state).in_(["queued", "running"]))
-            .values(state="succeeded", finished_at=now, done=Job.total)
-        )
+        job = crud.get_job(session, job_id=job_id)
+        crud.publish_job(session, job_id=job_id, score_set_id=job.score_set_id)
         session.commit()
     log.info("job %s succeeded", job_id)
 
 
 def fail(engine: Engine, job_id: str, error: str) -> None:
     with Session(engine) as session:
-        job = session.get(Job, job_id)
+        job = crud.find_job(session, job_id=job_id)
         if job is None:
             return
         job.state = "failed"
         job.error = error[:2000]
         job.finished_at = utcnow()
         if job.score_set_id is not None:
-            session.execute(update(ScoreSet).where(col(ScoreSet.id) == job.score_set_id).values(status="failed"))
+            crud.fail_score_set(session, score_set_id=job.score_set_id)
         session.add(job)
         session.commit()
 
@@ -168,7 +157,7 @@ def run_inline(engine: Engine, settings: Settings, matchers: MatcherService, job
     """Run a whole job in this process (embedded mode); a ``train`` job re-scores the active cities after."""
     try:
         with Session(engine) as session:
-            kind = crud.get_job(session, job_id).kind
+            kind = crud.get_job(session, job_id=job_id).kind
         if kind == "train":
             from api.domain.training import run_train_job
 
@@ -202,7 +191,7 @@ def nightly_job(engine: Engine, day: date) -> tuple[str, bool]:
     """
     job_id = str(uuid.uuid5(NIGHTLY_NAMESPACE, f"nightly:{day.isoformat()}"))
     with Session(engine) as session:
-        existing = session.get(Job, job_id)
+        existing = crud.find_job(session, job_id=job_id)
         if existing is not None:
             return job_id, existing.state == "queued"
         create_job(session, kind="rescore", city_ids=None, scope="active", job_id=job_id)
@@ -216,7 +205,7 @@ def nightly_job(engine: Engine, day: date) -> tuple[str, bool]:
 
 def link_followup(session: Session, train_job_id: str, rescore_job_id: str) -> None:
     """Record on a train job which re-scoring job applies the new model."""
-    job = crud.get_job(session, train_job_id)
+    job = crud.get_job(session, job_id=train_job_id)
     job.result = {**(job.result or {}), "rescore_job": rescore_job_id}
     session.add(job)
     session.commit()

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from sqlalchemy import Engine, func
-from sqlalchemy import select as sa_select
-from sqlmodel import Session, select
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from api.config import Settings
-from api.data.models import City, Country, Partnership, Profile
+from api.data import crud
+from api.data.models import Profile
 from matcher import CityTable, CountryTable, ProfileData, TwinningMatcher
 
 log = logging.getLogger(__name__)
@@ -65,19 +64,14 @@ class MatcherService:
         self._built: Built | None = None
 
     def fingerprint(self, session: Session) -> tuple[Any, ...]:
-        row = session.execute(
-            sa_select(
-                select(func.count()).select_from(City).scalar_subquery(),
-                select(func.max(City.updated_at)).scalar_subquery(),
-                select(func.count()).select_from(Profile).scalar_subquery(),
-                select(func.max(Profile.updated_at)).scalar_subquery(),
-                select(func.count()).select_from(Partnership).scalar_subquery(),
-                select(func.max(Partnership.id)).scalar_subquery(),
-            )
-        ).one()
         path = self.settings.model_path()
         mtime = path.stat().st_mtime if path.exists() else None
-        return (*tuple(row), mtime, self.settings.LIKELIHOOD_WEIGHT, self.settings.MAX_COUNTRY_SHARE)
+        return (
+            *crud.data_fingerprint(session),
+            mtime,
+            self.settings.LIKELIHOOD_WEIGHT,
+            self.settings.MAX_COUNTRY_SHARE,
+        )
 
     def get(self, session: Session | None = None) -> Built:
         own = session is None
@@ -100,22 +94,11 @@ class MatcherService:
         self._built = None
 
     def _build(self, session: Session, fp: tuple[Any, ...]) -> Built:
-        cities = pd.DataFrame(
-            session.execute(
-                sa_select(
-                    City.id, City.geonameid, City.name, City.country, City.latitude, City.longitude, City.population
-                )  # type: ignore[call-overload]
-            ).all(),
-            columns=["id", "geonameid", "name", "country", "latitude", "longitude", "population"],
-        )
-        cities["geonameid"] = cities["geonameid"].fillna(-1).astype(np.int64)
-        profiles = {p.city_id: profile_data(p) for p in session.exec(select(Profile)).all()}
-        countries = CountryTable.from_records(
-            {"code": c.code, "continent": c.continent, "languages": c.languages}
-            for c in session.exec(select(Country)).all()
-        )
+        cities = crud.cities_frame(session)
+        profiles = {p.city_id: profile_data(p) for p in crud.all_profiles(session)}
+        countries = CountryTable.from_records(crud.country_records(session))
         table = CityTable.build(cities, profiles, countries)
-        pairs = session.exec(select(Partnership.city_a_id, Partnership.city_b_id)).all()
+        pairs = crud.partnership_pairs(session)
         rows = np.array(
             [
                 (table.row_of_id[a], table.row_of_id[b])

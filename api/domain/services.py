@@ -1,4 +1,5 @@
-"""Per-app services (settings, engine, matcher cache, queue), kept in ``app.extensions`` — never module-level."""
+"""Per-app services (settings, engine, matcher cache, queue): built once by the app factory (or a worker), never
+at module level. The web layer keeps them in ``app.extensions`` (:mod:`api.web.context`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, g
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -15,10 +15,9 @@ from api.data.models import Job
 from api.domain import jobs
 from api.domain.queue import TASK_FOR_KIND, QueueUnavailable, make_celery, ping, send
 from api.domain.scoring import MatcherService
-from api.web.errors import ApiError
+from api.errors import Unavailable
 
 log = logging.getLogger(__name__)
-EXTENSION = "twinning"
 
 
 @dataclass
@@ -40,7 +39,7 @@ class Services:
             try:
                 ping(s.REDIS_URL, s.REDIS_TIMEOUT_S)
             except QueueUnavailable as e:
-                raise ApiError(503, f"the job queue is unavailable: {e}", service="redis") from e
+                raise Unavailable(f"the job queue is unavailable: {e}", service="redis") from e
         job = jobs.create_job(session, kind=kind, city_ids=None if kind == "train" else city_ids, scope=scope)
         session.commit()
         if s.JOBS_MODE == "celery":
@@ -49,7 +48,7 @@ class Services:
             except QueueUnavailable as e:
                 session.delete(job)  # nothing half-written: the job never reached the queue
                 session.commit()
-                raise ApiError(503, f"the job queue is unavailable: {e}", service="redis") from e
+                raise Unavailable(f"the job queue is unavailable: {e}", service="redis") from e
         elif s.JOBS_MODE == "sync":
             jobs.run_inline(self.engine, s, self.matchers, job.id)
             session.refresh(job)
@@ -61,20 +60,3 @@ class Services:
 def build_services(settings: Settings, engine: Engine) -> Services:
     celery = make_celery(settings) if settings.JOBS_MODE == "celery" else None
     return Services(settings=settings, engine=engine, matchers=MatcherService(settings, engine), celery=celery)
-
-
-def services() -> Services:
-    return current_app.extensions[EXTENSION]
-
-
-def db() -> Session:
-    """The request's session (one per request, closed at teardown)."""
-    if "db" not in g:
-        g.db = Session(services().engine, expire_on_commit=False)
-    return g.db
-
-
-def close_db(_exc: BaseException | None = None) -> None:
-    session = g.pop("db", None)
-    if session is not None:
-        session.close()

@@ -51,15 +51,15 @@ def suggestions_for(
 
 def _stored(session: Session, *, city_id: int, k: int, excluded: set[int], settings: Settings) -> dict[str, Any] | None:
     """From the newest complete score set covering the city, or None when there is none (or it stores fewer)."""
-    score_set = crud.latest_score_set_for_city(session, city_id)
+    score_set = crud.latest_score_set_for_city(session, city_id=city_id)
     if score_set is None or score_set.id is None or k > score_set.k:
         return None
     rows = [
         s
-        for s in crud.stored_suggestions(session, score_set.id, city_id, score_set.k)
+        for s in crud.stored_suggestions(session, score_set_id=score_set.id, city_id=city_id, k=score_set.k)
         if s.candidate_id not in excluded
     ]
-    cands = crud.cities_by_id(session, [s.candidate_id for s in rows])
+    cands = crud.cities_by_id(session, ids=[s.candidate_id for s in rows])
     rows = [s for s in rows if s.candidate_id in cands]
     # The set stores a longer diversified list; the country cap is applied again for this k.
     keep = pick_diverse([cands[s.candidate_id].country for s in rows], k, settings.MAX_COUNTRY_SHARE)
@@ -90,7 +90,7 @@ def _live(
     """Computed now over every candidate city."""
     built = matchers.get(session)
     results = built.matcher.suggest(built.table.row(city_id), query.k, _filters(query, excluded))
-    cities = crud.cities_by_id(session, [s.city_id for s in results])
+    cities = crud.cities_by_id(session, ids=[s.city_id for s in results])
     data = [
         {"city": cities[s.city_id].model_dump(mode="json"), **describe(s), "rank": rank}
         for rank, s in enumerate(results, start=1)

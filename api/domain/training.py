@@ -11,11 +11,11 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
-from sqlalchemy import select as sa_select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from api.config import Settings
-from api.data.models import City, Job, Partnership, utcnow
+from api.data import crud
+from api.data.models import utcnow
 
 log = logging.getLogger(__name__)
 TRAINING_STATUSES = ("active", "dormant")
@@ -23,26 +23,13 @@ TRAINING_STATUSES = ("active", "dormant")
 
 def training_data(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Gazetteer cities (custom cities excluded) and their partnerships as geonameid pairs."""
-    cities = pd.DataFrame(
-        session.execute(
-            sa_select(  # type: ignore[call-overload]
-                City.geonameid, City.name, City.country, City.admin1, City.latitude, City.longitude, City.population
-            ).where(col(City.geonameid).is_not(None))
-        ).all(),
-        columns=["geonameid", "name", "country", "admin1", "latitude", "longitude", "population"],
-    )
-    cities["geonameid"] = cities["geonameid"].astype("int64")
+    cities = crud.gazetteer_frame(session)
     pairs = pd.DataFrame(
-        session.execute(
-            sa_select(Partnership.city_a_id, Partnership.city_b_id).where(  # type: ignore[call-overload]
-                col(Partnership.status).in_(TRAINING_STATUSES)
-            )
-        ).all(),
-        columns=["geonameid_a", "geonameid_b"],
+        crud.partnership_pairs(session, statuses=TRAINING_STATUSES), columns=["geonameid_a", "geonameid_b"]
     )
     known = set(cities["geonameid"].tolist())
     pairs = pairs[pairs.geonameid_a.isin(known) & pairs.geonameid_b.isin(known)].reset_index(drop=True)
-    return cities.sort_values("geonameid").reset_index(drop=True), pairs
+    return cities, pairs
 
 
 def train(engine: Engine, settings: Settings, *, out: Path | None = None, **params: Any) -> dict[str, Any]:
@@ -69,7 +56,7 @@ def train(engine: Engine, settings: Settings, *, out: Path | None = None, **para
 def run_train_job(engine: Engine, settings: Settings, job_id: str) -> dict[str, Any]:
     """A ``train`` job: fit, save, record the model's metadata on the job."""
     with Session(engine) as session:
-        job = session.get(Job, job_id)
+        job = crud.find_job(session, job_id=job_id)
         if job is None or job.state in {"succeeded", "failed"}:
             return {}
         job.state, job.started_at, job.total = "running", utcnow(), 1
@@ -77,8 +64,7 @@ def run_train_job(engine: Engine, settings: Settings, job_id: str) -> dict[str, 
         session.commit()
     meta = train(engine, settings)
     with Session(engine) as session:
-        job = session.get(Job, job_id)
-        assert job is not None
+        job = crud.get_job(session, job_id=job_id)
         job.state, job.done, job.finished_at = "succeeded", 1, utcnow()
         job.result = {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool | dict | list)}
         session.add(job)

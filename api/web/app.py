@@ -9,8 +9,9 @@ from flask_openapi3 import Info, OpenAPI
 
 from api.config import Settings
 from api.data.db import make_engine, migrate
-from api.domain.services import EXTENSION, build_services, close_db
+from api.domain.services import build_services
 from api.web.auth import SECURITY_SCHEMES
+from api.web.context import EXTENSION, close_db
 from api.web.errors import register as register_errors
 from api.web.errors import validation_error_response
 

@@ -1,4 +1,7 @@
-"""Every API error is JSON: ``{"error": {"status", "message", "fields": [{"field", "problem"}]}}``."""
+"""Every API error is JSON: ``{"error": {"status", "message", "fields": [{"field", "problem"}]}}``.
+
+Domain errors (:mod:`api.errors`) are raised where a condition is detected and answered here, by one handler.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +13,9 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
+from api.errors import TwinningError
+
 log = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
-    """Raise anywhere in a request to answer with a JSON error."""
-
-    def __init__(self, status: int, message: str, field: str | None = None, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-        self.extra = extra
 
 
 def error_response(status: int, message: str, fields: list[dict[str, str]] | None = None, **extra: Any) -> Response:
@@ -47,8 +41,8 @@ def validation_error_response(e: ValidationError) -> Response:
 
 
 def register(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(e: ApiError) -> Response:
+    @app.errorhandler(TwinningError)
+    def _domain_error(e: TwinningError) -> Response:
         fields = [{"field": e.field, "problem": e.message}] if e.field else []
         return error_response(e.status, e.message, fields, **e.extra)
 

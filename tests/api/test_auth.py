@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from api.data.models import ApiToken
-from api.web.auth import create_user, hash_token, issue_token
+from api.domain.accounts import create_user, hash_token, issue_token
 from tests.conftest import bearer
 
 SUZHOU, MIAMI, KUNSHAN = 1886760, 4164138, 1785623
@@ -145,7 +145,7 @@ def test_bad_revoked_and_malformed_tokens(app: Any, client: Any) -> None:
     with Session(app.extensions["twinning"].engine) as s:
         token = s.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(headers["Authorization"][7:]))).one()
         assert token.prefix == headers["Authorization"][7:17]
-    from api.web.auth import get_user, revoke_tokens
+    from api.domain.accounts import get_user, revoke_tokens
 
     with Session(app.extensions["twinning"].engine) as s:
         user = get_user(s, "test-official-1886760")
@@ -191,7 +191,7 @@ def test_openapi_documents_the_bearer_scheme(client: Any) -> None:
 
 
 def test_user_validation(app: Any) -> None:
-    from api.web.auth import AuthError
+    from api.errors import Conflict, Invalid
 
     with Session(app.extensions["twinning"].engine) as s:
         for kwargs in [
@@ -202,10 +202,10 @@ def test_user_validation(app: Any) -> None:
             {"name": "x", "role": "coordinator", "countries": ["QQ"]},
             {"name": "bad name!", "role": "admin"},
         ]:
-            with pytest.raises(AuthError):
+            with pytest.raises(Invalid):
                 create_user(s, **kwargs)  # type: ignore[arg-type]
         create_user(s, name="Dup", role="admin")
-        with pytest.raises(AuthError):
+        with pytest.raises(Conflict):
             create_user(s, name="dup", role="admin")
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from sqlmodel import Session
 
 from api.config import Settings
+from api.domain.accounts import DEMO_ACCOUNTS, create_user, ensure_demo_accounts, get_user
 from api.domain.bootstrap import demo_accounts
-from api.web.auth import DEMO_ACCOUNTS, create_user, ensure_demo_accounts, get_user
 
 SUZHOU, MIAMI = 1886760, 4164138
 

@@ -11,17 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
-from tests.conftest import bearer
+from tests.conftest import bearer, set_cli_env
 
 SUZHOU = 1886760
-
-
-def _cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> None:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("SECRET_KEY", "test-secret")
-    monkeypatch.setenv("TWINNING_MODEL_PATH", str(tmp_path / "no-model.joblib"))
-    monkeypatch.setenv("TWINNING_MIGRATE_ON_START", "0")
-    monkeypatch.delenv("REDIS_URL", raising=False)
 
 
 def _console_ids(app: Any, client: Any) -> list[int]:
@@ -57,7 +49,7 @@ def test_api_console_and_cli_agree(
     api_ids = [s["city"]["id"] for s in body["data"]]
     assert len(api_ids) == 10 and first not in api_ids
 
-    _cli_env(monkeypatch, database_url, tmp_path)
+    set_cli_env(monkeypatch, database_url, tmp_path)
     out = CliRunner().invoke(main, ["suggest", str(SUZHOU), "-k", "10", "--json"])
     assert out.exit_code == 0, out.output
     cli = json.loads(out.output)

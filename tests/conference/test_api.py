@@ -55,7 +55,7 @@ def test_create_register_wish_schedule_and_read_the_outputs(client: Any, app: An
     assert sched["count"] == s["meetings"] and sched["summary"]["status"] == s["status"]
 
     listed = client.get("/api/v1/conferences", headers=coord).get_json()
-    assert [x["id"] for x in listed["data"]] == [cid]
+    assert cid in [x["id"] for x in listed["data"]]
 
 
 def test_suggestions_for_wishes_have_reasons_and_sectors(client: Any, app: Any) -> None:

@@ -13,15 +13,12 @@ from sqlalchemy import Engine, text
 from api.cli import main
 from api.data.conference_seed import DEMO_CONFERENCE_FILE, load_demo_conference
 from tests.conference.helpers import SUZHOU, setup_conference
+from tests.conftest import set_cli_env
 
 
 @pytest.fixture
 def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> None:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("TWINNING_MODEL_PATH", str(tmp_path / "none.joblib"))
-    monkeypatch.setenv("TWINNING_MIGRATE_ON_START", "0")
-    monkeypatch.setenv("SECRET_KEY", "test-secret")
-    monkeypatch.delenv("REDIS_URL", raising=False)
+    set_cli_env(monkeypatch, database_url, tmp_path)
 
 
 def test_conference_commands(client: Any, app: Any, cli_env: None, tmp_path: Path) -> None:
@@ -56,6 +53,7 @@ def test_demo_conference_seed_is_plausible_and_idempotent(db_engine: Engine) -> 
     doc = json.loads(DEMO_CONFERENCE_FILE.read_text())
     assert "ILLUSTRATIVE" in doc["_note"]
     with db_engine.begin() as conn:
+        conn.execute(text("DELETE FROM conference WHERE illustrative"))  # the session's seed loaded it already
         assert load_demo_conference(conn) == 50
     with db_engine.begin() as conn:
         assert load_demo_conference(conn) == 0  # already there: nothing changes

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 from werkzeug.serving import make_server
 
-from api.web.auth import create_user
+from api.domain.accounts import create_user
 from tests.conftest import make_test_app
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from api.data.seeding import fold, load_all, read_cities, read_partnerships
+from api.data.seeding import load_all, read_cities, read_partnerships
+from api.data.text import fold
 
 
 def counts(engine: Any) -> dict[str, int]:

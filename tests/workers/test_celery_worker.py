@@ -7,12 +7,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-import redis
 from sqlalchemy import text
 
 from tests.conftest import REDIS_URL, make_test_app
@@ -70,15 +67,6 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
             proc.kill()
             proc.wait()
     proc.log.close()  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def clean_redis() -> Iterator[None]:
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    yield
-    client.flushdb()
-    client.close()
 
 
 def wait_job(client: Any, job_id: str, timeout: float, until: Any = None) -> dict[str, Any]:

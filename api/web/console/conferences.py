@@ -13,10 +13,11 @@ from pydantic import ValidationError
 from api.conference_schemas import DelegationCreate, WishIn
 from api.data import conferences as q
 from api.domain import conferences as conf
-from api.domain.services import db, services
+from api.errors import TwinningError
 from api.web import auth
 from api.web.console import csrf
 from api.web.console.views import _error, _page, login_required
+from api.web.context import db, services
 
 bp = Blueprint("conference_console", __name__, url_prefix="/console/conferences", template_folder="../templates")
 WISH_LABELS = {
@@ -33,7 +34,7 @@ def _csrf() -> None:
     csrf.protect()
 
 
-def _fail(e: conf.ConferenceError) -> Response:
+def _fail(e: TwinningError) -> Response:
     return _error(e.status, e.message)
 
 
@@ -55,7 +56,7 @@ def conference(cid: int, errors: dict[str, str] | None = None, status: int = 200
     session = db()
     try:
         c = conf.conference_public(session, conf.get_conference(session, cid))
-    except conf.ConferenceError as e:
+    except TwinningError as e:
         return _fail(e)
     dels = conf.delegations_public(session, q.conference_delegations(session, conference_id=cid))
     registered = {d["city"]["id"] for d in dels if d["status"] == "registered"}
@@ -96,7 +97,7 @@ def register(cid: int) -> Any:
     except ValidationError as e:
         errors = {str(err["loc"][0]): err["msg"] for err in e.errors(include_url=False)}
         return conference(cid, errors=errors, status=422)
-    except conf.ConferenceError as e:
+    except TwinningError as e:
         if e.status in (404, 403) and e.field is None:
             return _fail(e)
         return conference(cid, errors={e.field or "city_id": e.message}, status=e.status)
@@ -122,7 +123,7 @@ def wishes(cid: int, did: int) -> Any:
             flash("Wishes saved.")
             return redirect(url_for("conference_console.wishes", cid=cid, did=did))
         rows = conf.wish_suggestions(session, services().matchers, cid, did)
-    except conf.ConferenceError as e:
+    except TwinningError as e:
         return _fail(e)
     me = conf.delegations_public(session, [d])[0]
     return _page(
@@ -148,7 +149,7 @@ def schedule(cid: int) -> Any:
         return conference(cid, errors={"time_limit": "a number of seconds between 0 and 600"}, status=422)
     try:
         s = conf.schedule(db(), user, services().matchers, cid, time_limit=limit)
-    except conf.ConferenceError as e:
+    except TwinningError as e:
         return _fail(e)
     flash(f"Scheduled {s['meetings']} meetings; mutual must-meets met: {s['must_met']} of {s['must_total']}.")
     return redirect(url_for("conference_console.conference", cid=cid))
@@ -159,7 +160,7 @@ def schedule(cid: int) -> Any:
 def cancel(cid: int, did: int) -> Any:
     try:
         info = conf.cancel_delegation(db(), g.user, services().matchers, cid, did, time_limit=_limit())
-    except conf.ConferenceError as e:
+    except TwinningError as e:
         return _fail(e)
     msg = "Delegation cancelled."
     if info:
@@ -173,7 +174,7 @@ def cancel(cid: int, did: int) -> Any:
 def lose_slot(cid: int, sid: int) -> Any:
     try:
         info = conf.lose_slot(db(), g.user, services().matchers, cid, sid, time_limit=_limit())
-    except conf.ConferenceError as e:
+    except TwinningError as e:
         return _fail(e)
     flash("Slot marked lost." + (f" {info['kept']} meetings kept in place." if info else ""))
     return redirect(url_for("conference_console.grid", cid=cid))
@@ -185,7 +186,7 @@ def agenda(cid: int, did: int) -> Any:
     user: auth.Principal = g.user
     try:
         ag = conf.agenda(db(), cid, did)
-    except conf.ConferenceError as e:
+    except TwinningError as e:
         return _fail(e)
     may_propose = {
         m["id"]: m["match_id"] is None
@@ -200,7 +201,7 @@ def agenda(cid: int, did: int) -> Any:
 def agenda_ics(cid: int, did: int) -> Any:
     try:
         body = conf.agenda_ics(db(), cid, did)
-    except conf.ConferenceError as e:
+    except TwinningError as e:
         return _fail(e)
     return Response(
         body,
@@ -216,7 +217,7 @@ def propose(cid: int, mid: int) -> Any:
         match_id = conf.propose_from_meeting(
             db(), g.user, services().settings, cid, mid, message=request.form.get("message", ""), sectors=[]
         )
-    except conf.ConferenceError as e:
+    except TwinningError as e:
         return _fail(e)
     flash("The meeting is now a match proposal; the coordinators review it.")
     return redirect(url_for("console.match", match_id=match_id))
@@ -227,7 +228,7 @@ def propose(cid: int, mid: int) -> Any:
 def grid(cid: int) -> Any:
     try:
         gr = conf.grid(db(), cid)
-    except conf.ConferenceError as e:
+    except TwinningError as e:
         return _fail(e)
     return _page("conference_grid.html", gr=gr, organiser=conf.is_organiser(g.user))
 
@@ -238,6 +239,6 @@ def unmet(cid: int) -> Any:
     try:
         c = conf.conference_public(db(), conf.get_conference(db(), cid))
         rows = conf.unmet(db(), cid)
-    except conf.ConferenceError as e:
+    except TwinningError as e:
         return _fail(e)
     return _page("conference_unmet.html", c=c, rows=rows)

@@ -27,16 +27,17 @@ from flask import (
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 from pydantic import ValidationError
-from sqlmodel import col, select
 
 from api.data import crud
-from api.data.models import Job, Match
-from api.domain import workflow
-from api.domain.services import db, services
+from api.data import matches as matches_data
+from api.data.models import Match
+from api.domain import accounts, workflow
 from api.domain.suggestions import suggestions_for
+from api.errors import Forbidden, NotFound, TwinningError
 from api.schemas import ProfileIn, SuggestionQuery
 from api.web import auth
 from api.web.console import csrf
+from api.web.context import db, services
 from api.web.routes.jobs import job_public
 from matcher.sectors import SECTORS, label
 
@@ -138,8 +139,8 @@ def _safe_next(target: str | None) -> str:
 
 def _city(city_id: int) -> Any:
     try:
-        return crud.get_city(db(), city_id)
-    except crud.NotFound:
+        return crud.get_city(db(), city_id=city_id)
+    except NotFound:
         return None
 
 
@@ -150,7 +151,7 @@ def login() -> Any:
     status = 200
     if request.method == "POST":
         settings = services().settings
-        result = auth.check_login(
+        result = accounts.check_login(
             db(),
             request.form.get("username", ""),
             request.form.get("password", ""),
@@ -266,7 +267,7 @@ def profile(city_id: int) -> Any:
         form, data = _parse_profile_form(request.form)
         try:
             body = ProfileIn(**data)
-            unknown = [c for c in body.pref_countries if c not in crud.country_names(session)]
+            unknown = crud.missing_country_codes(session, codes=body.pref_countries)
             if unknown:
                 errors["pref_countries"] = f"Unknown country codes: {', '.join(unknown)}"
         except ValidationError as e:
@@ -275,7 +276,7 @@ def profile(city_id: int) -> Any:
                 field = f"{loc[0]}-{loc[1]}" if len(loc) > 1 and loc[0] in ("offers", "seeks") else loc[0]
                 errors[field if loc else "form"] = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         if not errors:
-            crud.put_profile(session, city, body)
+            crud.put_profile(session, city=city, data=body)
             svc = services()
             svc.matchers.invalidate()
             job_id = None
@@ -294,20 +295,14 @@ def profile(city_id: int) -> Any:
             return redirect(url_for("console.profile", city_id=city.id))
         status = 422
     else:
-        form = _profile_form(crud.get_profile(session, city.id))
+        form = _profile_form(crud.get_profile(session, city_id=city.id))
         status = 200
     return _page("profile.html", status, city=city, form=form, errors=errors, sectors=SECTORS)
 
 
 # ---------------------------------------------------------------- suggestions, map, propose
 def _open_matches(city_id: int) -> dict[int, Match]:
-    rows = db().exec(
-        select(Match).where(
-            (col(Match.city_id) == city_id) | (col(Match.partner_id) == city_id),
-            col(Match.status).in_(workflow.OPEN),
-        )
-    )
-    return {m.partner_id if m.city_id == city_id else m.city_id: m for m in rows}
+    return workflow.open_matches(db(), city_id)
 
 
 @bp.get("/cities/<int:city_id>/suggestions")
@@ -335,8 +330,7 @@ def suggestions(city_id: int) -> Any:
     home = {"x": round(city.longitude + 180, 2), "y": round(90 - max(city.latitude, -60), 2), "name": city.name}
     waiting: list[dict[str, Any]] = []
     if user.can_edit_city(city_id):  # proposals accepted by a coordinator that await this city's answer
-        rows = db().exec(select(Match).where(col(Match.partner_id) == city_id, col(Match.status) == "accepted")).all()
-        waiting = _items(list(rows), user)
+        waiting = _items(matches_data.matches_to_answer(db(), partner_id=city_id), user)
     return _page(
         "suggestions.html",
         city=city,
@@ -374,9 +368,12 @@ def propose() -> Any:
             message=request.form.get("message", "").strip()[:5000],
             sectors=sectors,
         )
-    except workflow.WorkflowError as e:
-        if e.status in (403, 404):
-            return _error(e.status, e.message)
+    except Forbidden as e:
+        return _error(403, e.message)
+    except TwinningError as e:
+        for cid in (city_id, partner_id):
+            if _city(cid) is None:
+                return _error(404, f"There is no city {cid}.")
         flash(e.message, "error")
         return redirect(url_for("console.suggestions", city_id=city_id))
     flash("Your proposal was sent to the coordinators.")
@@ -428,7 +425,7 @@ def match(match_id: int) -> Any:
     session = db()
     try:
         m = workflow.get_match(session, match_id)
-    except workflow.WorkflowError:
+    except NotFound:
         return _error(404, f"There is no match {match_id}.")
     workflow.expire_due(session, services().settings, [match_id])
     session.refresh(m)
@@ -455,11 +452,11 @@ def decide(match_id: int) -> Any:
         m, _changed = workflow.decide(db(), user, services().settings, match_id, action, note, version)
         if m.status == "confirmed":
             services().matchers.invalidate()
-    except workflow.WorkflowError as e:
-        if e.status == 404:
-            return _error(404, e.message)
+    except NotFound as e:
+        return _error(404, e.message)
+    except TwinningError as e:
         error = e.message
-        m = e.match or workflow.get_match(db(), match_id)
+        m = workflow.get_match(db(), match_id)
     if htmx and request.form.get("fragment") == "row":
         from api.web.routes.matches import match_public
 
@@ -487,8 +484,8 @@ def jobs() -> Any:
         names = [c.strip() for c in request.form.get("cities", "").split(",") if c.strip()]
         if names:
             try:
-                city_ids = [crud.find_city(session, n).id for n in names[:1000]]
-            except crud.NotFound as e:
+                city_ids = [crud.find_city(session, text=n).id for n in names[:1000]]
+            except NotFound as e:
                 flash(f"Could not start the job: {e}", "error")
                 return redirect(url_for("console.jobs"))
         try:
@@ -497,14 +494,13 @@ def jobs() -> Any:
             flash(f"Could not start the job: {e}", "error")
             return redirect(url_for("console.jobs"))
         return redirect(url_for("console.job", job_id=job.id))
-    recent = session.exec(select(Job).order_by(col(Job.created_at).desc()).limit(15)).all()
-    return _page("jobs.html", jobs=[job_public(j) for j in recent])
+    return _page("jobs.html", jobs=[job_public(j) for j in crud.recent_jobs(session, limit=15)])
 
 
 def _job_or_none(job_id: str) -> dict[str, Any] | None:
     try:
-        job = crud.get_job(db(), job_id)
-    except crud.NotFound:
+        job = crud.get_job(db(), job_id=job_id)
+    except NotFound:
         return None
     db().refresh(job)
     return job_public(job)

@@ -8,8 +8,8 @@ from flask import url_for
 from flask_openapi3 import APIBlueprint, Tag
 
 from api.data import crud
-from api.domain.services import db, services
 from api.domain.suggestions import suggestions_for
+from api.errors import Invalid, NotFound, Unavailable
 from api.schemas import (
     CityCreate,
     CityList,
@@ -26,7 +26,7 @@ from api.schemas import (
     SuggestionQuery,
 )
 from api.web import auth
-from api.web.errors import ApiError
+from api.web.context import db, services
 from matcher.model import describe
 
 bp = APIBlueprint("cities", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="cities")])
@@ -35,14 +35,11 @@ WRITE_ERRORS: dict[Any, Any] = {401: ErrorResponse, 403: ErrorResponse, **ERRORS
 
 
 def _city_or_404(city_id: int, field: str | None = None) -> Any:
-    try:
-        return crud.get_city(db(), city_id, field=field)
-    except crud.NotFound as e:
-        raise ApiError(404, str(e), e.field) from e
+    return crud.get_city(db(), city_id=city_id, field=field)
 
 
 def _public(city: Any) -> dict[str, Any]:
-    return crud.cities_public(db(), [city])[0].model_dump(mode="json")
+    return crud.cities_public(db(), cities=[city])[0].model_dump(mode="json")
 
 
 @bp.get("/cities", responses={200: CityList, **ERRORS})
@@ -57,7 +54,7 @@ def list_cities(query: CityQuery) -> Any:
         page=query.page,
         per_page=query.per_page,
     )
-    data = [c.model_dump(mode="json") for c in crud.cities_public(db(), rows)]
+    data = [c.model_dump(mode="json") for c in crud.cities_public(db(), cities=rows)]
     return {"data": data, "count": count, "page": query.page, "per_page": query.per_page}
 
 
@@ -65,12 +62,7 @@ def list_cities(query: CityQuery) -> Any:
 def create_city(body: CityCreate) -> Any:
     """Create a custom city outside the gazetteer; answers 201 with a Location header. Coordinators and admins."""
     auth.require_role("admin", "coordinator")
-    try:
-        city = crud.create_city(db(), body)
-    except crud.NotFound as e:
-        raise ApiError(422, str(e), e.field) from e
-    except crud.Conflict as e:
-        raise ApiError(409, str(e)) from e
+    city = crud.create_city(db(), data=body)
     return _public(city), 201, {"Location": url_for("cities.get_city", id=city.id)}
 
 
@@ -84,7 +76,7 @@ def update_city(path: CityPath, body: CityUpdate) -> Any:
     """Update a city's fields (only those sent). Admins, coordinators, and the city's officials."""
     auth.require_city_editor(path.id, "coordinator")
     city = _city_or_404(path.id)
-    return _public(crud.update_city(db(), city, body))
+    return _public(crud.update_city(db(), city=city, data=body))
 
 
 def _profile_public(profile: Any, job_id: str | None = None) -> dict[str, Any]:
@@ -102,9 +94,9 @@ def get_profile(path: CityPath) -> Any:
     """
     user = auth.api_user()
     city = _city_or_404(path.id)
-    profile = crud.get_profile(db(), path.id)
+    profile = crud.get_profile(db(), city_id=path.id)
     if profile is None:
-        raise ApiError(404, f"city {path.id} has no profile yet")
+        raise NotFound(f"city {path.id} has no profile yet")
     out = _profile_public(profile)
     if user is None or not (user.official_of(city.id) or user.covers_country(city.country)):
         out["contact_name"] = out["contact_email"] = None
@@ -119,16 +111,16 @@ def put_profile(path: CityPath, body: ProfileIn) -> Any:
     """
     auth.require_city_editor(path.id)
     city = _city_or_404(path.id)
-    unknown = [c for c in body.pref_countries if c not in crud.country_names(db())]
+    unknown = crud.missing_country_codes(db(), codes=body.pref_countries)
     if unknown:
-        raise ApiError(422, f"unknown country codes: {', '.join(unknown)}", "pref_countries")
-    profile = crud.put_profile(db(), city, body)
+        raise Invalid(f"unknown country codes: {', '.join(unknown)}", "pref_countries")
+    profile = crud.put_profile(db(), city=city, data=body)
     svc = services()
     svc.matchers.invalidate()
     job_id = None
     try:
         job_id = svc.submit(db(), kind="rescore_city", city_ids=[city.id]).id
-    except ApiError:  # the profile is saved; re-scoring will happen with the next batch run
+    except Unavailable:  # the profile is saved; re-scoring will happen with the next batch run
         job_id = None
     return _profile_public(profile, job_id)
 
@@ -151,18 +143,18 @@ def suggestions(path: CityPath, query: SuggestionQuery) -> Any:
 def pair(path: PairPath) -> Any:
     """The full explanation of one pair: every component, the weights, sectors with reasons."""
     if path.a == path.b:
-        raise ApiError(422, "a pair needs two different cities", "b")
+        raise Invalid("a pair needs two different cities", "b")
     a = _city_or_404(path.a, "a")
     b = _city_or_404(path.b, "b")
     session = db()
     built = services().matchers.get(session)
     s = built.matcher.explain(built.table.row(a.id), built.table.row(b.id))
-    pub = {c.id: c.model_dump(mode="json") for c in crud.cities_public(session, [a, b])}
+    pub = {c.id: c.model_dump(mode="json") for c in crud.cities_public(session, cities=[a, b])}
     return {
         "city": pub[a.id],
         "partner": pub[b.id],
         **describe(s),
         "weights": built.matcher.weights_,
-        "already_partners": b.id in crud.partner_ids(session, a.id),
+        "already_partners": b.id in crud.partner_ids(session, city_id=a.id),
         "model_version": built.model_version,
     }

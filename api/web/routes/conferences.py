@@ -30,10 +30,9 @@ from api.conference_schemas import (
 )
 from api.data import conferences as q
 from api.domain import conferences as conf
-from api.domain.services import db, services
 from api.schemas import ErrorResponse
 from api.web import auth
-from api.web.errors import ApiError
+from api.web.context import db, services
 
 bp = APIBlueprint(
     "conferences",
@@ -49,13 +48,6 @@ ERRORS: dict[Any, Any] = {
     409: ErrorResponse,
     422: ErrorResponse,
 }
-
-
-def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except conf.ConferenceError as e:
-        raise ApiError(e.status, e.message, e.field) from e
 
 
 def _time_limit(body: ScheduleRequest | None) -> float:
@@ -76,7 +68,7 @@ def list_conferences() -> Any:
 def create_conference(body: ConferenceCreate) -> Any:
     """Create a conference with its meeting slots (tables and interpreters per language per slot). Organisers."""
     user = auth.require_user()
-    c = _call(conf.create_conference, db(), user, body)
+    c = conf.create_conference(db(), user, body)
     return conf.conference_public(db(), c), 201, {"Location": url_for("conferences.get_conference", id=c.id)}
 
 
@@ -84,14 +76,14 @@ def create_conference(body: ConferenceCreate) -> Any:
 def get_conference(path: ConferencePath) -> Any:
     """A conference, its slots and the summary of the last scheduling run."""
     auth.require_user()
-    return conf.conference_public(db(), _call(conf.get_conference, db(), path.id))
+    return conf.conference_public(db(), conf.get_conference(db(), path.id))
 
 
 @bp.get("/conferences/<int:id>/delegations", responses={200: DelegationList, **ERRORS})
 def list_delegations(path: ConferencePath) -> Any:
     """The delegations (registered and cancelled)."""
     auth.require_user()
-    _call(conf.get_conference, db(), path.id)
+    conf.get_conference(db(), path.id)
     rows = conf.delegations_public(db(), q.conference_delegations(db(), conference_id=path.id))
     return {"data": rows, "count": len(rows)}
 
@@ -101,7 +93,7 @@ def register(path: ConferencePath, body: DelegationCreate) -> Any:
     """Register a place's delegation: its delegates, languages and the slots it attends. Officials for their own
     city; organisers for any place (a province, state or county is a custom place: ``POST /api/v1/cities``)."""
     user = auth.require_user()
-    d = _call(conf.register, db(), user, path.id, body)
+    d = conf.register(db(), user, path.id, body)
     return conf.delegations_public(db(), [d])[0], 201
 
 
@@ -109,8 +101,7 @@ def register(path: ConferencePath, body: DelegationCreate) -> Any:
 def cancel(path: DelegationPath) -> Any:
     """The delegation cancels. A stored schedule is re-planned: every unaffected meeting stays where it is."""
     user = auth.require_user()
-    info = _call(
-        conf.cancel_delegation,
+    info = conf.cancel_delegation(
         db(),
         user,
         services().matchers,
@@ -126,14 +117,14 @@ def suggestions(path: DelegationPath) -> Any:
     """The other attending delegations ranked by the matcher, with score components, sectors and reasons, whether
     the cities are already partners (a follow-up meeting is possible) and this delegation's current wish."""
     auth.require_user()
-    rows = _call(conf.wish_suggestions, db(), services().matchers, path.id, path.delegation_id)
+    rows = conf.wish_suggestions(db(), services().matchers, path.id, path.delegation_id)
     return {"data": rows, "count": len(rows)}
 
 
 @bp.get("/conferences/<int:id>/delegations/<int:delegation_id>/wishes", responses={200: Open, **ERRORS})
 def get_wishes(path: DelegationPath) -> Any:
     auth.require_user()
-    d = _call(conf.get_delegation, db(), path.id, path.delegation_id)
+    d = conf.get_delegation(db(), path.id, path.delegation_id)
     wishes = q.wishes_of(db(), delegation_id=d.id or 0)
     return {"data": [{"delegation_id": k, "wish": v} for k, v in sorted(wishes.items())], "count": len(wishes)}
 
@@ -143,7 +134,7 @@ def put_wishes(path: DelegationPath, body: WishesIn) -> Any:
     """Replace the delegation's wishes: ``must_meet``, ``would_like``, ``follow_up`` (cities already partners) or
     ``no_thanks`` about each other delegation (``none`` clears one)."""
     user = auth.require_user()
-    out = _call(conf.set_wishes, db(), user, path.id, path.delegation_id, list(body.wishes))
+    out = conf.set_wishes(db(), user, path.id, path.delegation_id, list(body.wishes))
     return {"data": [{"delegation_id": k, "wish": v} for k, v in sorted(out.items())], "count": len(out)}
 
 
@@ -152,14 +143,14 @@ def make_schedule(path: ConferencePath, body: ScheduleRequest) -> Any:
     """Schedule the meetings (MILP within ``time_limit`` seconds, the best found at the limit) and store them.
     Reports the objective, the solver's bound and gap, and greedy's objective for comparison. Organisers."""
     user = auth.require_user()
-    return _call(conf.schedule, db(), user, services().matchers, path.id, time_limit=_time_limit(body))
+    return conf.schedule(db(), user, services().matchers, path.id, time_limit=_time_limit(body))
 
 
 @bp.get("/conferences/<int:id>/schedule", responses={200: ListOf, **ERRORS})
 def get_schedule(path: ConferencePath) -> Any:
     """Every meeting (slot, time, table, interpreter, the two delegations, the match it became)."""
     auth.require_user()
-    g = _call(conf.grid, db(), path.id)
+    g = conf.grid(db(), path.id)
     rows = [cell for s in g["slots"] for cell in s["cells"] if cell]
     return {"data": rows, "count": len(rows), "summary": g["conference"]["schedule"]}
 
@@ -168,7 +159,7 @@ def get_schedule(path: ConferencePath) -> Any:
 def lose_slot(path: SlotPath) -> Any:
     """A slot is lost: its meetings are re-planned where possible; every other meeting stays. Organisers."""
     user = auth.require_user()
-    info = _call(conf.lose_slot, db(), user, services().matchers, path.id, path.slot_id, time_limit=_time_limit(None))
+    info = conf.lose_slot(db(), user, services().matchers, path.id, path.slot_id, time_limit=_time_limit(None))
     return {"status": "lost", "schedule": info}
 
 
@@ -176,14 +167,14 @@ def lose_slot(path: SlotPath) -> Any:
 def agenda(path: DelegationPath) -> Any:
     """The delegation's agenda: its meetings in time order with partner, table and interpreter."""
     auth.require_user()
-    return _call(conf.agenda, db(), path.id, path.delegation_id)
+    return conf.agenda(db(), path.id, path.delegation_id)
 
 
 @bp.get("/conferences/<int:id>/delegations/<int:delegation_id>/agenda.ics", responses={200: None, **ERRORS})
 def agenda_ics(path: DelegationPath) -> Any:
     """The agenda as an iCalendar (.ics) file, one event per meeting."""
     auth.require_user()
-    body = _call(conf.agenda_ics, db(), path.id, path.delegation_id)
+    body = conf.agenda_ics(db(), path.id, path.delegation_id)
     return Response(
         body,
         mimetype="text/calendar",
@@ -195,7 +186,7 @@ def agenda_ics(path: DelegationPath) -> Any:
 def grid(path: ConferencePath) -> Any:
     """The organisers' grid: slots × tables, each cell a meeting or null."""
     auth.require_user()
-    return _call(conf.grid, db(), path.id)
+    return conf.grid(db(), path.id)
 
 
 @bp.get("/conferences/<int:id>/unmet", responses={200: ListOf, **ERRORS})
@@ -203,7 +194,7 @@ def unmet(path: ConferencePath) -> Any:
     """Mutual must-meet wishes without a meeting, each with the reason (cancelled, no common slot, no
     interpreter, no table, capacity)."""
     auth.require_user()
-    rows = _call(conf.unmet, db(), path.id)
+    rows = conf.unmet(db(), path.id)
     return {"data": rows, "count": len(rows)}
 
 
@@ -212,8 +203,7 @@ def propose(path: MeetingPath, body: ProposalRequest) -> Any:
     """After the conference: turn a meeting into a match proposal (an official of either city, or an admin); the
     review workflow takes over and the meeting shows the match's status."""
     user = auth.require_user()
-    match_id = _call(
-        conf.propose_from_meeting,
+    match_id = conf.propose_from_meeting(
         db(),
         user,
         services().settings,

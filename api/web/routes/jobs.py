@@ -9,10 +9,10 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from api.data import crud
 from api.data.models import Job
-from api.domain.services import db, services
+from api.errors import Invalid
 from api.schemas import ErrorResponse, JobPath, JobPublic, RescoreRequest
 from api.web import auth
-from api.web.errors import ApiError
+from api.web.context import db, services
 
 bp = APIBlueprint("jobs", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="jobs")])
 
@@ -43,7 +43,6 @@ def job_public(job: Job) -> dict[str, Any]:
         202: JobPublic,
         401: ErrorResponse,
         403: ErrorResponse,
-        404: ErrorResponse,
         422: ErrorResponse,
         503: ErrorResponse,
     },
@@ -58,10 +57,10 @@ def rescore(body: RescoreRequest) -> Any:
     session = db()
     if body.city_ids is not None:
         if not body.city_ids:
-            raise ApiError(422, "city_ids must not be empty (omit it to rescore every city)", "city_ids")
-        missing = [i for i in body.city_ids if session.get(crud.City, i) is None]
+            raise Invalid("city_ids must not be empty (omit it to rescore every city)", "city_ids")
+        missing = crud.missing_city_ids(session, ids=body.city_ids)
         if missing:
-            raise ApiError(404, f"unknown city ids: {missing[:10]}", "city_ids")
+            raise Invalid(f"unknown city ids: {missing[:10]}", "city_ids")
     job = services().submit(session, kind="rescore", city_ids=body.city_ids, scope=body.scope)
     return job_public(job), 202, {"Location": url_for("jobs.get_job", id=job.id)}
 
@@ -85,9 +84,6 @@ def train() -> Any:
 @bp.get("/jobs/<id>", responses={200: JobPublic, 404: ErrorResponse})
 def get_job(path: JobPath) -> Any:
     """A job's state and progress."""
-    try:
-        job = crud.get_job(db(), path.id)
-    except crud.NotFound as e:
-        raise ApiError(404, str(e)) from e
+    job = crud.get_job(db(), job_id=path.id)
     db().refresh(job)
     return job_public(job)

@@ -7,10 +7,11 @@ from typing import Any
 from flask import url_for
 from flask_openapi3 import APIBlueprint, Tag
 
-from api.data import crud
+from api.data import accounts, crud
 from api.data.models import Match
 from api.domain import workflow
-from api.domain.services import db, services
+from api.domain.accounts import Principal
+from api.errors import Forbidden
 from api.schemas import (
     ErrorResponse,
     MatchCreate,
@@ -23,7 +24,7 @@ from api.schemas import (
     MePublic,
 )
 from api.web import auth
-from api.web.errors import ApiError
+from api.web.context import db, services
 
 bp = APIBlueprint(
     "matches",
@@ -41,18 +42,11 @@ ERRORS: dict[Any, Any] = {
 }
 
 
-def _raise(e: workflow.WorkflowError) -> ApiError:
-    extra: dict[str, Any] = {}
-    if e.match is not None and e.status in (403, 409):
-        extra["current"] = {"id": e.match.id, "status": e.match.status, "version": e.match.version}
-    return ApiError(e.status, e.message, e.field, **extra)
-
-
-def match_public(rows: list[Match], user: auth.Principal | None, *, with_history: bool = False) -> list[dict[str, Any]]:
+def match_public(rows: list[Match], user: Principal | None, *, with_history: bool = False) -> list[dict[str, Any]]:
     session = db()
     ids = {r.city_id for r in rows} | {r.partner_id for r in rows}
-    cities = crud.cities_by_id(session, list(ids))
-    names = workflow.user_names(session, {r.proposed_by for r in rows} | {r.reviewer_id for r in rows})
+    cities = crud.cities_by_id(session, ids=list(ids))
+    names = accounts.user_names(session, ids={r.proposed_by for r in rows} | {r.reviewer_id for r in rows})
     out = []
     for r in rows:
         item: dict[str, Any] = {
@@ -129,18 +123,15 @@ def create_match(body: MatchCreate) -> Any:
     the cooldown (TWINNING_MATCH_COOLDOWN_DAYS).
     """
     user = auth.require_user()
-    try:
-        m = workflow.propose(
-            db(),
-            user,
-            services().settings,
-            city_id=body.city_id,
-            partner_id=body.partner_id,
-            message=body.message,
-            sectors=list(body.sectors),
-        )
-    except workflow.WorkflowError as e:
-        raise _raise(e) from e
+    m = workflow.propose(
+        db(),
+        user,
+        services().settings,
+        city_id=body.city_id,
+        partner_id=body.partner_id,
+        message=body.message,
+        sectors=list(body.sectors),
+    )
     return match_public([m], user, with_history=True)[0], 201, {"Location": url_for("matches.get_match", id=m.id)}
 
 
@@ -149,14 +140,11 @@ def get_match(path: MatchPath) -> Any:
     """One match with its full audit trail (who, when, from, to, note) and what you may do next."""
     user = auth.require_user()
     session = db()
-    try:
-        m = workflow.get_match(session, path.id)
-        workflow.expire_due(session, services().settings, [path.id])
-        session.refresh(m)
-        if not workflow.may_see(user, m, workflow.pair_countries(session, m)):
-            raise workflow.WorkflowError(403, f"you may not see match {path.id}")
-    except workflow.WorkflowError as e:
-        raise _raise(e) from e
+    m = workflow.get_match(session, path.id)
+    workflow.expire_due(session, services().settings, [path.id])
+    session.refresh(m)
+    if not workflow.may_see(user, m, workflow.pair_countries(session, m)):
+        raise Forbidden(f"you may not see match {path.id}")
     return match_public([m], user, with_history=True)[0]
 
 
@@ -172,12 +160,9 @@ def decide(path: MatchPath, body: MatchDecision) -> Any:
     """
     user = auth.require_user()
     session = db()
-    try:
-        m, changed = workflow.decide(
-            session, user, services().settings, path.id, body.action, body.note, body.expected_version
-        )
-    except workflow.WorkflowError as e:
-        raise _raise(e) from e
+    m, changed = workflow.decide(
+        session, user, services().settings, path.id, body.action, body.note, body.expected_version
+    )
     if changed and m.status == "confirmed":
         services().matchers.invalidate()
     return match_public([m], user, with_history=True)[0]

@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template
 from flask_openapi3 import APIBlueprint, Tag
-from sqlalchemy import text
 
+from api.data.db import ping as ping_database
 from api.domain.queue import QueueUnavailable, ping, redact
-from api.domain.services import db, services
 from api.schemas import SectorList
+from api.web.context import db, services
 from matcher.sectors import SECTORS
 
 bp = APIBlueprint("meta", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="meta")])
@@ -32,7 +32,7 @@ def healthz() -> Response:
     svc = services()
     checks: dict[str, str] = {}
     try:
-        db().execute(text("SELECT 1"))
+        ping_database(db())
         checks["database"] = "ok"
     except Exception as e:
         checks["database"] = f"failed: {type(e).__name__}"

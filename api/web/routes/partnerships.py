@@ -9,10 +9,9 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from api.data import crud
 from api.data.models import Partnership
-from api.domain.services import db, services
 from api.schemas import ErrorResponse, PartnershipCreate, PartnershipList, PartnershipPublic, PartnershipQuery
 from api.web import auth
-from api.web.errors import ApiError
+from api.web.context import db, services
 
 bp = APIBlueprint("partnerships", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="partnerships")])
 ERRORS: dict[Any, Any] = {404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse}
@@ -21,7 +20,7 @@ ERRORS: dict[Any, Any] = {404: ErrorResponse, 409: ErrorResponse, 422: ErrorResp
 def _public(rows: list[Partnership]) -> list[dict[str, Any]]:
     session = db()
     ids = {r.city_a_id for r in rows} | {r.city_b_id for r in rows}
-    cities = crud.cities_by_id(session, list(ids))
+    cities = crud.cities_by_id(session, ids=list(ids))
     return [
         PartnershipPublic(
             id=r.id or 0,
@@ -41,10 +40,7 @@ def _public(rows: list[Partnership]) -> list[dict[str, Any]]:
 def list_partnerships(query: PartnershipQuery) -> Any:
     """Partnerships, optionally of one city, with paging."""
     if query.city is not None:
-        try:
-            crud.get_city(db(), query.city, field="city")
-        except crud.NotFound as e:
-            raise ApiError(404, str(e), e.field) from e
+        crud.get_city(db(), city_id=query.city, field="city")
     rows, count = crud.list_partnerships(
         db(), city=query.city, status=query.status, page=query.page, per_page=query.per_page
     )
@@ -59,11 +55,6 @@ def list_partnerships(query: PartnershipQuery) -> Any:
 def create_partnership(body: PartnershipCreate) -> Any:
     """Record a partnership between two cities (stored once per pair, in either order). Coordinators and admins."""
     auth.require_role("admin", "coordinator")
-    try:
-        row = crud.create_partnership(db(), body)
-    except crud.NotFound as e:
-        raise ApiError(404, str(e), e.field) from e
-    except crud.Conflict as e:
-        raise ApiError(409, str(e)) from e
+    row = crud.create_partnership(db(), data=body)
     services().matchers.invalidate()
     return _public([row])[0], 201, {"Location": url_for("partnerships.list_partnerships", city=row.city_a_id)}

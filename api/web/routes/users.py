@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask_openapi3 import APIBlueprint, Tag
-from sqlmodel import col, func, select
 
-from api.data.models import ApiToken, User
-from api.domain.services import db
-from api.schemas import ErrorResponse, TokenIssued, TokensRevoked, UserCreate, UserList, UserPath
+from api.data import accounts as store
+from api.data.models import User
+from api.domain import accounts
+from api.errors import Forbidden, NotFound, TwinningError
+from api.schemas import ErrorResponse, TokenIssued, TokensRevoked, UserCreate, UserList, UserPath, UserQuery
 from api.web import auth
-from api.web.errors import ApiError
+from api.web.context import db
 
 bp = APIBlueprint(
     "users",
@@ -23,27 +24,27 @@ bp = APIBlueprint(
 ERRORS: dict[Any, Any] = {401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse}
 
 
-def _public(user: User) -> dict[str, Any]:
-    n = db().exec(select(func.count()).where(ApiToken.user_id == user.id, col(ApiToken.revoked_at).is_(None))).one()
-    return {**auth.Principal.of(user).public(), "active": user.active, "tokens": int(n)}
+def _public(user: User, tokens: int) -> dict[str, Any]:
+    return {**accounts.Principal.of(user).public(), "active": user.active, "tokens": tokens}
 
 
 def _self_or_admin(name: str) -> User:
     caller = auth.require_user()
-    user = auth.get_user(db(), name)
+    user = accounts.get_user(db(), name)
     if caller.is_admin or (user is not None and user.id == caller.id):
         if user is None:
-            raise ApiError(404, f"no user {name!r}")
+            raise NotFound(f"no user {name!r}")
         return user
-    raise ApiError(403, "only admins manage other users' tokens")
+    raise Forbidden("only admins manage other users' tokens")
 
 
-@bp.get("/users", responses={200: UserList, **ERRORS})
-def list_users() -> Any:
-    """Every account with its role, cities, countries and number of live tokens. Admins only."""
+@bp.get("/users", responses={200: UserList, 422: ErrorResponse, **ERRORS})
+def list_users(query: UserQuery) -> Any:
+    """Every account with its role, cities, countries and number of live tokens, with paging. Admins only."""
     auth.require_role("admin")
-    rows = db().exec(select(User).order_by(col(User.id))).all()
-    return {"data": [_public(u) for u in rows], "count": len(rows)}
+    rows, count = store.list_users(db(), page=query.page, per_page=query.per_page)
+    data = [_public(user, tokens) for user, tokens in rows]
+    return {"data": data, "count": count, "page": query.page, "per_page": query.per_page}
 
 
 @bp.post("/users", responses={201: TokenIssued, 422: ErrorResponse, **ERRORS})
@@ -52,7 +53,7 @@ def create_user(body: UserCreate) -> Any:
     auth.require_role("admin")
     session = db()
     try:
-        user = auth.create_user(
+        user = accounts.create_user(
             session,
             name=body.name,
             role=body.role,
@@ -61,12 +62,11 @@ def create_user(body: UserCreate) -> Any:
             countries=body.countries,
             display_name=body.display_name,
         )
-        token = auth.issue_token(session, user, label="created with the user")
+        token = accounts.issue_token(session, user, label="created with the user")
         session.commit()
-    except auth.AuthError as e:
+    except TwinningError:
         session.rollback()
-        status = 409 if "already exists" in str(e) else 422
-        raise ApiError(status, str(e), "name" if status == 409 else None) from e
+        raise
     return {"user": user.name, "token": token, "prefix": token[:10]}, 201
 
 
@@ -75,7 +75,7 @@ def issue_token(path: UserPath) -> Any:
     """Issue another token for a user (yourself, or anyone if you are an admin); shown once."""
     user = _self_or_admin(path.name)
     session = db()
-    token = auth.issue_token(session, user, label="issued over the API")
+    token = accounts.issue_token(session, user, label="issued over the API")
     session.commit()
     return {"user": user.name, "token": token, "prefix": token[:10]}, 201
 
@@ -85,6 +85,6 @@ def revoke_tokens(path: UserPath) -> Any:
     """Revoke every token of a user (yourself, or anyone if you are an admin), including the one calling."""
     user = _self_or_admin(path.name)
     session = db()
-    n = auth.revoke_tokens(session, user=user)
+    n = accounts.revoke_tokens(session, user=user)
     session.commit()
     return {"user": user.name, "revoked": n}
