@@ -59,6 +59,10 @@ class Settings:
     QUEUE_PICKUP_TIMEOUT_S: float = field(
         default_factory=lambda: float(_env("TWINNING_QUEUE_PICKUP_TIMEOUT", "60") or 60)
     )
+    # Conference mode: seconds the scheduler may take (it keeps the best schedule found at the limit).
+    CONFERENCE_TIME_LIMIT: float = field(
+        default_factory=lambda: float(_env("TWINNING_CONFERENCE_TIME_LIMIT", "10") or 10)
+    )
     MAX_PAGE_SIZE: ClassVar[int] = MAX_PAGE_SIZE  # one constant, not per app: the API schemas are built at import
     TESTING: bool = False
 
