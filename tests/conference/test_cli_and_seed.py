@@ -84,3 +84,38 @@ def test_demo_conference_seed_is_plausible_and_idempotent(db_engine: Engine) -> 
             )
         ).scalar()
         assert bad == 0
+
+
+def test_embedded_first_start_schedules_the_demo_conference(tmp_path: Path) -> None:
+    """On the embedded default (SQLite), the first start schedules the demo conference in the background."""
+    from sqlmodel import Session
+
+    from api import create_app
+    from api.data import conferences as conference_data
+    from api.data.seeding import load_all
+    from api.domain.bootstrap import schedule_demo_conference
+
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
+            "REDIS_URL": None,
+            "JOBS_MODE": "sync",
+            "MODEL_PATH": str(tmp_path / "no-model.joblib"),
+            "CONFERENCE_TIME_LIMIT": 3.0,
+        }
+    )
+    engine = app.extensions["twinning"].engine
+    try:
+        load_all(engine)
+        said: list[str] = []
+        thread = schedule_demo_conference(app, echo=said.append)
+        assert thread is not None and "demo conference" in said[0]
+        thread.join(120)
+        assert not thread.is_alive()
+        with Session(engine) as session:
+            (demo,) = [c for c in conference_data.list_conferences(session) if c.illustrative]
+            assert demo.id is not None
+            assert len(conference_data.conference_meetings(session, conference_id=demo.id)) > 50
+        assert schedule_demo_conference(app, echo=said.append) is None  # already scheduled: nothing to do
+    finally:
+        engine.dispose()
