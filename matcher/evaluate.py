@@ -100,8 +100,14 @@ def build_queries(index: CityIndex, train_edges: np.ndarray, test: pd.DataFrame)
 
 
 def _candidate_scores(scores: np.ndarray, sources: np.ndarray, excluded: list[np.ndarray]) -> np.ndarray:
-    """Scores with non-candidates (the source, its TRAIN partners) set to NaN and non-finite scores to -inf."""
-    s = np.array(scores, dtype=np.float64, copy=True)
+    """Scores with non-candidates (the source, its TRAIN partners) set to NaN and non-finite scores to -inf.
+
+    Floating scores keep their dtype (a float32 ranker is compared in float32: no extra ties, half the memory);
+    anything else becomes float64.
+    """
+    scores = np.asarray(scores)
+    dtype = scores.dtype if scores.dtype in (np.float32, np.float64) else np.float64
+    s = np.array(scores, dtype=dtype, copy=True)
     s[~np.isfinite(s)] = -np.inf
     m = len(sources)
     rows = np.repeat(np.arange(m), [len(e) for e in excluded])
@@ -119,9 +125,8 @@ def ranks_for(scores: np.ndarray, sources: np.ndarray, targets: np.ndarray, excl
     """
     s = _candidate_scores(scores, sources, excluded)
     t = s[np.arange(len(sources)), targets][:, None]
-    higher = (s > t).sum(axis=1)
-    equal = (s == t).sum(axis=1) - 1  # minus the target itself
-    return (1 + higher + equal).astype(np.int64)
+    # 1 + #higher + #equal - 1 (the target itself) = #(s >= t): one comparison pass
+    return np.count_nonzero(s >= t, axis=1).astype(np.int64)
 
 
 def served_ranks(
@@ -181,8 +186,9 @@ def evaluate_split(
     max_country_share: float = DEFAULT_MAX_COUNTRY_SHARE,
     random_state: int = 0,
     progress: Callable[[int, int], None] | None = None,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     return_ranks: bool = False,
+    subsets: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Fit every ranker on ``train_pairs`` and rank the ``test_pairs`` (both directions) among all ``cities``.
 
@@ -196,6 +202,10 @@ def evaluate_split(
 
     With ``return_ranks`` it also holds ``"sources"``, ``"targets"`` (geonameids) and a ``"ranks"`` array per
     ranker (not JSON-ready). ``progress(done, total)`` is called after every batch of every ranker.
+
+    ``subsets`` ``{name: population}`` adds ``result["subsets"][name]`` with the same rows over the queries whose
+    pair involves a place under that population (either end). ``batch_size`` (sources scored at once) defaults to
+    about 2·10⁷ / n cities (a few hundred MB of score matrices whatever the gazetteer).
     """
     ks = tuple(sorted({int(k) for k in ks}))
     if not ks or ks[0] < 1:
@@ -204,6 +214,8 @@ def evaluate_split(
     if served_from is not None and served_from not in rankers:
         raise ValueError(f"served_from={served_from!r} is not one of the rankers {sorted(rankers)}")
     index = CityIndex.from_frame(cities)
+    if batch_size is None:
+        batch_size = int(np.clip(20_000_000 // max(index.n, 1), 16, 256))
     train_edges = pair_positions(index, train_pairs)
     src, tgt, skipped = build_queries(index, train_edges, test_pairs)
     adj = adjacency(index.n, train_edges)
@@ -220,6 +232,15 @@ def evaluate_split(
     }
     if return_ranks:
         result["sources"], result["targets"] = src_ids, index.geonameids[tgt]
+    subset_masks = {
+        name: np.minimum(index.population[src], index.population[tgt]) < float(limit)
+        for name, limit in (subsets or {}).items()
+    }
+    if subset_masks:
+        result["subsets"] = {
+            name: {"population_under": float((subsets or {})[name]), "queries": int(mask.sum()), "rankers": {}}
+            for name, mask in subset_masks.items()
+        }
     for name, ranker in rankers.items():
         t0 = time.perf_counter()
         ranker.fit(cities, train_pairs)
@@ -258,6 +279,10 @@ def evaluate_split(
             if return_ranks:
                 summary["ranks"] = r
             result["rankers"][row] = summary
+            for sub, inside in subset_masks.items():
+                part = _summary(r[inside], ks, None if h is None else {k: v[inside] for k, v in h.items()})
+                part["fit_seconds"], part["score_seconds"] = f_s, s_s
+                result["subsets"][sub]["rankers"][row] = part
     return result
 
 
@@ -297,22 +322,39 @@ def evaluate_kfold(
         per_fold.append(res)
         if on_fold is not None:
             on_fold(i, res)
-    summary: dict[str, dict[str, dict[str, float]]] = {}
-    for name in per_fold[0]["rankers"] if per_fold else ():
-        metrics = [m for m, v in per_fold[0]["rankers"][name].items() if isinstance(v, float)]
-        summary[name] = {}
-        for m in metrics:
-            v = np.array([r["rankers"][name][m] for r in per_fold], dtype=float)
-            summary[name][m] = {"mean": float(v.mean()), "std": float(v.std())}
-    return {
+    out: dict[str, Any] = {
         "folds": folds,
         "seed": seed,
         "folds_run": run,
         "queries_per_fold": [r["queries"] for r in per_fold],
         "ks": per_fold[0]["ks"] if per_fold else [],
-        "rankers": summary,
+        "rankers": _mean_std([r["rankers"] for r in per_fold]),
         "per_fold": per_fold,
     }
+    if per_fold and "subsets" in per_fold[0]:
+        out["subsets"] = {
+            name: {
+                "folds": folds,
+                "seed": seed,
+                "population_under": per_fold[0]["subsets"][name]["population_under"],
+                "queries_per_fold": [r["subsets"][name]["queries"] for r in per_fold],
+                "rankers": _mean_std([r["subsets"][name]["rankers"] for r in per_fold]),
+            }
+            for name in per_fold[0]["subsets"]
+        }
+    return out
+
+
+def _mean_std(per_fold: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, dict[str, float]]]:
+    """``{ranker: {metric: {"mean", "std"}}}`` over the folds' ``{ranker: {metric: value}}``."""
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for name in per_fold[0] if per_fold else ():
+        metrics = [m for m, v in per_fold[0][name].items() if isinstance(v, float)]
+        summary[name] = {}
+        for m in metrics:
+            v = np.array([r[name][m] for r in per_fold], dtype=float)
+            summary[name][m] = {"mean": float(v.mean()), "std": float(v.std())}
+    return summary
 
 
 def format_table(result: Mapping[str, Any]) -> str:

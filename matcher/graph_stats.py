@@ -81,8 +81,9 @@ class GraphStats:
     degree: np.ndarray
     country_pairs: np.ndarray  # (C, C)
     country_degree: np.ndarray  # (C,)
-    partner_countries: np.ndarray  # (n, C)  #partners per country
-    hop2_countries: np.ndarray  # (n, C)  #partners-of-partners per country (paths)
+    partner_countries: sp.csr_matrix  # (n, C)  #partners per country (sparse: most cities have none)
+    hop2_countries: sp.csr_matrix  # (n, C)  #partners-of-partners per country (paths), sparse
+    partner_country_norm: np.ndarray  # (n,) Euclidean norm of each row of partner_countries
     share: np.ndarray  # deg / country degree
     deg_rank: np.ndarray  # rank by degree inside country (1 = most twinned)
     partner_regions: sp.csr_matrix  # (n, R) #partners per admin1 region
@@ -116,7 +117,8 @@ class GraphStats:
             country_pairs=g.country_pairs,
             country_degree=g.country_degree,
             partner_countries=g.partner_countries,
-            hop2_countries=np.asarray(g.adj @ g.partner_countries),
+            hop2_countries=sp.csr_matrix(g.adj @ g.partner_countries),
+            partner_country_norm=np.sqrt(np.asarray(g.partner_countries.multiply(g.partner_countries).sum(axis=1)).ravel()),
             share=share,
             deg_rank=deg_rank,
             partner_regions=regions.tocsr(),

@@ -42,6 +42,7 @@ from sklearn.preprocessing import StandardScaler
 from .graph import CityIndex, adjacency, pair_positions
 from .graph_stats import CountryMeta, GraphStats
 from .pair_features import STAGE1_FEATURES, Featurizer, Sources, lookup_pairs
+from .rank import top_k_rows
 
 ARTIFACT_FORMAT = 2  # bumped when a saved model of an older layout can no longer be loaded
 
@@ -68,6 +69,11 @@ class PartnershipLikelihood(BaseEstimator):
         neg_per_source: expected number of shortlist negatives per source kept
             for training stage 2 (the rest are subsampled away and the
             probabilities are odds-corrected for the subsampling).
+        stage2_sources: at most this many (inner fold, source) queries build the
+            stage-2 training set, drawn uniformly (``None``: all of them). Each
+            query costs a stage-1 pass over every city plus ~60 booster rows, so
+            this bounds the fit time on a large network (13,594 pairs over 170k
+            places give ~20k queries).
         max_iter, learning_rate, max_leaf_nodes, min_samples_leaf,
         l2_regularization: ``HistGradientBoostingClassifier`` settings.
         batch_size: sources scored together (memory ~ batch_size x n_cities x 8 B x few).
@@ -88,6 +94,7 @@ class PartnershipLikelihood(BaseEstimator):
         cold_candidates: int = 100,
         cold_max_degree: int = 1,
         neg_per_source: int = 60,
+        stage2_sources: int | None = 8000,
         max_iter: int = 250,
         learning_rate: float = 0.06,
         max_leaf_nodes: int = 31,
@@ -102,6 +109,7 @@ class PartnershipLikelihood(BaseEstimator):
         self.cold_candidates = cold_candidates
         self.cold_max_degree = cold_max_degree
         self.neg_per_source = neg_per_source
+        self.stage2_sources = stage2_sources
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
@@ -141,11 +149,22 @@ class PartnershipLikelihood(BaseEstimator):
             folds.append(_InnerFold(fz, adjacency(self.index_.n, held_edges), np.unique(held_edges.ravel())))
         return folds
 
-    def _batches(self, folds: list[_InnerFold]) -> Iterator[tuple[_InnerFold, np.ndarray, Sources]]:
-        for fold in folds:
-            for start in range(0, len(fold.sources), self.batch_size):
-                rows = fold.sources[start : start + self.batch_size]
+    def _batches(
+        self, folds: list[_InnerFold], rng: np.random.Generator | None = None, limit: int | None = None
+    ) -> Iterator[tuple[_InnerFold, np.ndarray, Sources]]:
+        """Batches of (fold, source rows); with ``limit``, a uniform sample of at most that many (fold, source)."""
+        keep: list[np.ndarray] = [f.sources for f in folds]
+        total = sum(len(k) for k in keep)
+        if limit is not None and rng is not None and total > limit:
+            chosen = np.zeros(total, bool)
+            chosen[rng.choice(total, int(limit), replace=False)] = True
+            bounds = np.cumsum([0] + [len(k) for k in keep])
+            keep = [k[chosen[bounds[i] : bounds[i + 1]]] for i, k in enumerate(keep)]
+        for fold, sources in zip(folds, keep, strict=True):
+            for start in range(0, len(sources), self.batch_size):
+                rows = sources[start : start + self.batch_size]
                 yield fold, rows, fold.fz.sources(rows)
+            fold.fz.release()  # this fold's cached tables are not needed again
 
     def _stage1_examples(self, folds: list[_InnerFold], rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
         """Stage 1 training set: held-out edges (positives) and uniformly drawn cities (negatives)."""
@@ -181,7 +200,7 @@ class PartnershipLikelihood(BaseEstimator):
         self.keep_rate_ = min(1.0, self.neg_per_source / max(k + self.cold_candidates, 1))
         xs, ys = [], []
         n_pos = n_hit = 0
-        for fold, rows, src in self._batches(folds):
+        for fold, rows, src in self._batches(folds, rng, self.stage2_sources):
             top, s1, rank = self._shortlist(fold.fz, src)
             qi = np.repeat(np.arange(len(rows)), top.shape[1])
             cand = top.ravel()
@@ -253,22 +272,36 @@ class PartnershipLikelihood(BaseEstimator):
         """
         if s is None:
             s = fz.stage1_matrix(src, self.stage1_weights_, self.stage1_intercept_)
-        sel = s.copy()
-        real = src.rows >= 0
-        sel[np.flatnonzero(real), src.rows[real]] = -np.inf
         coo = src.adj.tocoo()
-        sel[coo.row, coo.col] = -np.inf
+        real = np.flatnonzero(src.rows >= 0)
+        ex_rows = np.concatenate([coo.row, real]).astype(np.int64)
+        ex_cols = np.concatenate([coo.col, src.rows[real]]).astype(np.int64)
         k = self._shortlist_size()
-        top = np.argpartition(-sel, k - 1, axis=1)[:, :k]
         cold = self.cold_candidates
+        low = fz.stats.degree <= self.cold_max_degree
         if cold > 0:
-            low = fz.stats.degree <= self.cold_max_degree
             cold = min(cold, int(low.sum()) - k - 1)
         if cold > 0:
-            np.put_along_axis(sel, top, -np.inf, axis=1)
-            sel[:, ~low] = -np.inf
-            top = np.concatenate([top, np.argpartition(-sel, cold - 1, axis=1)[:, :cold]], axis=1)
-        ts = np.take_along_axis(s, top, axis=1)
+            # the best k overall are among the best k of the well-linked and the best k + cold of the others; the
+            # cold quota is the best `cold` of the others that did not make the top k (one partial selection each)
+            lo_cols, hi_cols = fz.column_split(self.cold_max_degree)
+            cand = np.concatenate(
+                [
+                    _top_columns(s, hi_cols, k, ex_rows, ex_cols),
+                    _top_columns(s, lo_cols, k + cold, ex_rows, ex_cols, other=hi_cols),
+                ],
+                axis=1,
+            )
+            cs = _masked_take(s, cand, ex_rows, ex_cols)
+            order = np.argsort(-cs, axis=1, kind="stable")
+            cand = np.take_along_axis(cand, order, axis=1)
+            pos = np.broadcast_to(np.arange(cand.shape[1]), cand.shape)
+            key = np.where(low[cand] & (pos >= k), pos, cand.shape[1] + pos)
+            pick = np.argsort(key, axis=1, kind="stable")[:, :cold]
+            top = np.concatenate([cand[:, :k], np.take_along_axis(cand, pick, axis=1)], axis=1)
+        else:
+            top = top_k_rows(s, k, skip_cells=(ex_rows, ex_cols))
+        ts = np.take_along_axis(s, top, axis=1).astype(np.float64)
         order = np.argsort(-ts, axis=1, kind="stable")
         top = np.take_along_axis(top, order, axis=1)
         ts = np.take_along_axis(ts, order, axis=1)
@@ -288,13 +321,16 @@ class PartnershipLikelihood(BaseEstimator):
         p = (odds / (1.0 + odds)).reshape(m, kk)
         # tiny stage-1 tie-breaker keeps equal booster outputs ordered
         p = p * (1.0 - 1e-6) + 1e-6 * _sigmoid(ts)
-        # everything outside the shortlist: stage-1 order, strictly below the shortlist
+        # everything outside the shortlist: stage-1 order, strictly below the shortlist (float32, in place:
+        # exp(s - max s) keeps the order without the cancellation of a float32 sigmoid far below 0)
         floor = p.min(axis=1, keepdims=True)
-        rest = _sigmoid(s)
-        rest_max = np.max(rest, axis=1, keepdims=True)
-        out = 0.999 * floor * rest / np.maximum(rest_max, 1e-300)
-        np.put_along_axis(out, top, p, axis=1)
-        return np.clip(np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+        out = s
+        np.nan_to_num(out, copy=False, nan=-np.inf, posinf=np.finfo(np.float32).max)
+        out -= out.max(axis=1, keepdims=True)
+        np.exp(out, out=out)
+        out *= (0.999 * floor).astype(np.float32)
+        np.put_along_axis(out, top, np.clip(np.nan_to_num(p, nan=0.0), 0.0, 1.0).astype(np.float32), axis=1)
+        return out
 
     def score_sources(self, geonameids: Sequence[int]) -> np.ndarray:
         """Partner likelihood of every gazetteer city for each source, ``(m, n)`` in [0, 1].
@@ -305,7 +341,7 @@ class PartnershipLikelihood(BaseEstimator):
         caller is expected to exclude them.
         """
         rows = self.index_.positions(geonameids)
-        out = np.empty((len(rows), self.index_.n))
+        out = np.empty((len(rows), self.index_.n), np.float32)
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start : start + self.batch_size]
             out[start : start + len(batch)] = self._score(self.featurizer_.sources(batch))
@@ -352,6 +388,34 @@ class PartnershipLikelihood(BaseEstimator):
         if not isinstance(model, cls):
             raise TypeError(f"{path} does not contain a {cls.__name__}")
         return model
+
+
+def _top_columns(
+    s: np.ndarray, cols: np.ndarray, k: int, ex_rows: np.ndarray, ex_cols: np.ndarray, other: np.ndarray | None = None
+) -> np.ndarray:
+    """Per row of ``s``, the (unordered) ``k`` best of the columns ``cols`` (``other`` = the remaining columns,
+    if ``cols`` is most of them: they are skipped in place instead of gathering ``cols``); excluded (row, column)
+    cells rank last."""
+    if other is not None:
+        return top_k_rows(s, min(k, len(cols)), skip_cols=other, skip_cells=(ex_rows, ex_cols))
+    where = np.full(s.shape[1], -1, np.int64)
+    where[cols] = np.arange(len(cols))
+    hit = where[ex_cols] >= 0
+    sub = s[:, cols]
+    k = min(k, sub.shape[1])
+    if k <= 0:
+        return np.zeros((s.shape[0], 0), np.int64)
+    return np.asarray(cols, np.int64)[top_k_rows(sub, k, skip_cells=(ex_rows[hit], where[ex_cols[hit]]))]
+
+
+def _masked_take(s: np.ndarray, cols: np.ndarray, ex_rows: np.ndarray, ex_cols: np.ndarray) -> np.ndarray:
+    """``s`` at ``cols`` (per row), with excluded (row, column) cells at -inf."""
+    out = np.take_along_axis(s, cols, axis=1).astype(np.float64)
+    if len(ex_rows):
+        n = s.shape[1]
+        bad = np.isin(np.arange(len(cols))[:, None] * n + cols, ex_rows * n + ex_cols)
+        out[bad] = -np.inf
+    return out
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

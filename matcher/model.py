@@ -139,6 +139,19 @@ class TwinningMatcher(BaseEstimator):
             self.likelihood_cols_ = np.array([col_of.get(int(g), -1) for g in table.geonameids], np.int64)
         else:
             self.likelihood_cols_ = np.full(n, -1, np.int64)
+        self.likelihood_aligned_ = bool(
+            self.likelihood is not None
+            and len(np.asarray(self.likelihood.geonameids_)) == n
+            and np.array_equal(self.likelihood_cols_, np.arange(n))
+        )
+        # cities whose own preferences (or "not seeking") can penalise any source: the only columns where the
+        # other side's preferences apply
+        self.pref_cols_ = np.flatnonzero(
+            table.has_pref_country
+            | ~np.isnan(table.pref_min_pop)
+            | ~np.isnan(table.pref_max_pop)
+            | (table.has_profile & ~table.seeking)
+        )
         self.log_pop_ = np.log(np.maximum(table.population, MIN_POPULATION))
         self.abs_lat_ = np.abs(table.lat)
         self.profiled_ = np.flatnonzero(table.has_profile)
@@ -152,10 +165,13 @@ class TwinningMatcher(BaseEstimator):
         if self.likelihood is None:
             return None
         t = self.table_
-        out = np.zeros((len(rows), len(t)), np.float64)
         known = self.likelihood_cols_[rows] >= 0
         cols = self.likelihood_cols_
         have = cols >= 0
+        if self.likelihood_aligned_ and known.all():  # the same gazetteer in the same order: no column gather
+            out = np.asarray(self.likelihood.score_sources(t.geonameids[rows].tolist()), np.float64)
+            return self._likelihood_scale(out)
+        out = np.zeros((len(rows), len(t)), np.float64)
         if known.any():
             scores = np.asarray(self.likelihood.score_sources(t.geonameids[rows[known]].tolist()), np.float64)
             out[np.ix_(np.flatnonzero(known), np.flatnonzero(have))] = scores[:, cols[have]]
@@ -165,11 +181,20 @@ class TwinningMatcher(BaseEstimator):
                 self.likelihood.score_new(str(t.country[r]), int(t.population[r]), float(t.lat[r]), float(t.lon[r]))
             )
             out[q, have] = s[cols[have]]
-        logp = np.log10(np.clip(out, self.likelihood_floor, 1.0))
-        scaled = 1.0 - logp / np.log10(self.likelihood_floor)
-        # + a vanishing multiple of p keeps the transform strictly increasing below the floor, so the order of the
-        # learned model is kept everywhere (ties would count against true partners in the evaluation).
-        return np.clip(scaled + 1e-6 * out, 0.0, 1.0)
+        return self._likelihood_scale(out)
+
+    def _likelihood_scale(self, p: np.ndarray) -> np.ndarray:
+        """``1 + log10(p) / 8`` (for the default floor) in [0, 1], computed in place of a float64 copy of ``p``.
+
+        A vanishing multiple of p keeps the transform strictly increasing below the floor, so the order of the
+        learned model is kept everywhere (ties would count against true partners in the evaluation).
+        """
+        x = np.clip(p, self.likelihood_floor, 1.0)
+        np.log10(x, out=x)
+        x /= -np.log10(self.likelihood_floor)
+        x += 1.0
+        x += 1e-6 * p
+        return np.clip(x, 0.0, 1.0, out=x)
 
     def components_batch(self, rows: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:
         """Every component for each query row against all cities: ``{name: (len(rows), n)}``; NaN = n/a."""
@@ -187,23 +212,10 @@ class TwinningMatcher(BaseEstimator):
             comps[name] = np.full((len(rows), n), np.nan)
         has = t.has_profile[rows]
         if has.any() and self.profiled_.size:
-            q = rows[has]
-            oi, si = t.offers[q].astype(np.float64), t.seeks[q].astype(np.float64)
-            oj, sj, ij, norm_j, sj_sum = self.profile_cache_
-            ii = oi + si
-            norm_i = np.linalg.norm(ii, axis=1)[:, None]
-            si_sum = si.sum(axis=1)[:, None]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                interest = np.nan_to_num((ii @ ij.T) / (norm_i * norm_j[None, :]), nan=0.0)
-                # a→b: the share of b's needs (seek weight) that a offers; b→a likewise.
-                a_to_b = np.nan_to_num((oi @ sj.T) / sj_sum[None, :], nan=0.0, posinf=0.0)
-                b_to_a = np.nan_to_num((si @ oj.T) / si_sum, nan=0.0, posinf=0.0)
-                recip = np.where(a_to_b + b_to_a > 0, 2 * a_to_b * b_to_a / (a_to_b + b_to_a), 0.0)
             qi = np.flatnonzero(has)[:, None]
             cols = self.profiled_[None, :]
-            comps["interest"][qi, cols] = np.clip(interest, 0, 1)
-            comps["complementarity"][qi, cols] = np.clip((a_to_b + b_to_a) / 2, 0, 1)
-            comps["reciprocity"][qi, cols] = np.clip(recip, 0, 1)
+            for name, block in self._profile_block(rows[has], self.profiled_).items():
+                comps[name][qi, cols] = block
 
         # Gazetteer components: for every pair.
         lp = self.log_pop_
@@ -214,6 +226,54 @@ class TwinningMatcher(BaseEstimator):
         comps["context"] = 0.5 * shared_lang + 0.5 * band
         comps["preference"] = self._preference(rows)
         return comps
+
+    def _profile_block(self, q: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
+        """The profile components of profiled sources ``q`` against profiled cities ``cols``: ``(len(q), len(cols))``."""
+        t = self.table_
+        oi, si = t.offers[q].astype(np.float64), t.seeks[q].astype(np.float64)
+        oj, sj = t.offers[cols].astype(np.float64), t.seeks[cols].astype(np.float64)
+        ij = oj + sj
+        norm_j, sj_sum = np.linalg.norm(ij, axis=1), sj.sum(axis=1)
+        ii = oi + si
+        norm_i = np.linalg.norm(ii, axis=1)[:, None]
+        si_sum = si.sum(axis=1)[:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            interest = np.nan_to_num((ii @ ij.T) / (norm_i * norm_j[None, :]), nan=0.0)
+            # a→b: the share of b's needs (seek weight) that a offers; b→a likewise.
+            a_to_b = np.nan_to_num((oi @ sj.T) / sj_sum[None, :], nan=0.0, posinf=0.0)
+            b_to_a = np.nan_to_num((si @ oj.T) / si_sum, nan=0.0, posinf=0.0)
+            recip = np.where(a_to_b + b_to_a > 0, 2 * a_to_b * b_to_a / (a_to_b + b_to_a), 0.0)
+        return {
+            "interest": np.clip(interest, 0, 1),
+            "complementarity": np.clip((a_to_b + b_to_a) / 2, 0, 1),
+            "reciprocity": np.clip(recip, 0, 1),
+        }
+
+    def _violations(self, r: int, cols: np.ndarray | slice) -> np.ndarray:
+        """Unmet preferences of the pairs (``r``, each city of ``cols``), either side's."""
+        t = self.table_
+        pop, cidx = t.population[cols], t.country_idx[cols]
+        v = np.zeros(len(pop), np.int32)
+        if t.has_pref_country[r]:
+            v += ~t.pref_country[r, cidx]
+        if not np.isnan(t.pref_min_pop[r]):
+            v += pop < t.pref_min_pop[r]
+        if not np.isnan(t.pref_max_pop[r]):
+            v += pop > t.pref_max_pop[r]
+        if t.pref_languages[r]:
+            v += ~t.language_mask(t.pref_languages[r])[cidx]
+        # The other side's preferences about this city (reciprocal matching).
+        v += t.has_pref_country[cols] & ~t.pref_country[cols, t.country_idx[r]]
+        v += t.population[r] < np.nan_to_num(t.pref_min_pop[cols], nan=-np.inf)
+        v += t.population[r] > np.nan_to_num(t.pref_max_pop[cols], nan=np.inf)
+        v += t.has_profile[cols] & ~t.seeking[cols]
+        return v
+
+    def _own_preferences(self, r: int) -> bool:
+        t = self.table_
+        return bool(
+            t.has_pref_country[r] or not np.isnan(t.pref_min_pop[r]) or not np.isnan(t.pref_max_pop[r]) or t.pref_languages[r]
+        )
 
     def _preference(self, rows: np.ndarray) -> np.ndarray:
         t = self.table_
@@ -255,8 +315,95 @@ class TwinningMatcher(BaseEstimator):
         return np.clip(score * comps["preference"], 0.0, 1.0)
 
     def score_rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Blended scores ``(len(rows), n)`` of each query row against every city."""
-        return self.blend(self.components_batch(rows))
+        """Blended scores ``(len(rows), n)`` of each query row against every city.
+
+        Equal to ``blend(components_batch(rows))``, without materialising the mostly-NaN component matrices:
+        the learned likelihood (or the gazetteer components) everywhere, the profile components only on the block
+        of profiled pairs, the preference factor only where a preference can apply.
+        """
+        return self._score_rows(np.asarray(rows, np.int64))[0]
+
+    def _score_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(scores, scaled likelihood or None)``, both ``(len(rows), n)``."""
+        check_is_fitted(self, "table_")
+        t = self.table_
+        w = self.weights_
+        lik = self._likelihood(rows)
+        if lik is not None:
+            total = lik * w["likelihood"]
+            wsum = w["likelihood"]
+        else:
+            lp = self.log_pop_
+            size = np.exp(-np.abs(lp[rows][:, None] - lp[None, :]) / self.size_scale)
+            ci = t.country_idx[rows]
+            ctx = 0.5 * t.shared_language[ci][:, t.country_idx].astype(np.float64)
+            ctx += 0.5 * (1.0 - np.abs(self.abs_lat_[rows][:, None] - self.abs_lat_[None, :]) / 90.0)
+            total = w["size"] * size
+            total += w["context"] * ctx
+            wsum = w["size"] + w["context"]
+        has = t.has_profile[rows]
+        block = None
+        if has.any() and self.profiled_.size:
+            qi, cols = np.flatnonzero(has), self.profiled_
+            comps = self._profile_block(rows[has], cols)
+            # the same sums, in the same order, as blend() over the available components
+            sub_total = lik[np.ix_(qi, cols)] * w["likelihood"] if lik is not None else None
+            sub_w = w["likelihood"] if lik is not None else 0.0
+            for name in ("interest", "complementarity", "reciprocity"):
+                term = w[name] * comps[name]
+                sub_total = term if sub_total is None else sub_total + term
+                sub_w = sub_w + w[name]
+            if lik is None:
+                sub_total = sub_total + w["size"] * size[np.ix_(qi, cols)]
+                sub_total = sub_total + w["context"] * ctx[np.ix_(qi, cols)]
+                sub_w = sub_w + w["size"] + w["context"]
+            block = (qi, cols, sub_total / sub_w)
+        if wsum > 0:
+            total /= wsum
+        else:
+            total[:] = 0.0
+        score = total
+        if block is not None:
+            score[np.ix_(block[0], block[1])] = block[2]
+        self._apply_preferences(rows, score)
+        return np.clip(score, 0.0, 1.0, out=score), lik
+
+    def _apply_preferences(self, rows: np.ndarray, score: np.ndarray) -> None:
+        """``score *= preference_penalty ** violations``, in place, only where a preference can apply."""
+        cols = self.pref_cols_
+        for q, r in enumerate(rows):
+            if self._own_preferences(int(r)):
+                score[q] *= np.power(self.preference_penalty, self._violations(int(r), slice(None))).astype(np.float64)
+            elif cols.size:
+                score[q, cols] *= np.power(self.preference_penalty, self._violations(int(r), cols)).astype(np.float64)
+
+    def components_at(self, row: int, cols: np.ndarray, lik_row: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Every component of the pairs (``row``, each of ``cols``): ``{name: (1, len(cols))}``; NaN = n/a.
+
+        ``lik_row`` is the row's scaled likelihood against all cities, if already computed (else it is).
+        """
+        t = self.table_
+        cols = np.asarray(cols, np.int64)
+        comps: dict[str, np.ndarray] = {}
+        if self.likelihood is not None:
+            if lik_row is None:
+                lik = self._likelihood(np.array([row]))
+                assert lik is not None
+                lik_row = lik[0]
+            comps["likelihood"] = np.asarray(lik_row)[cols][None, :]
+        for name in PROFILE_COMPONENTS:
+            comps[name] = np.full((1, len(cols)), np.nan)
+        both = np.flatnonzero(t.has_profile[cols]) if t.has_profile[row] else np.zeros(0, np.int64)
+        if both.size:
+            for name, block in self._profile_block(np.array([row]), cols[both]).items():
+                comps[name][0, both] = block[0]
+        lp = self.log_pop_
+        comps["size"] = np.exp(-np.abs(lp[row] - lp[cols]) / self.size_scale)[None, :]
+        shared_lang = t.shared_language[t.country_idx[row]][t.country_idx[cols]].astype(np.float64)
+        band = 1.0 - np.abs(self.abs_lat_[row] - self.abs_lat_[cols]) / 90.0
+        comps["context"] = (0.5 * shared_lang + 0.5 * band)[None, :]
+        comps["preference"] = np.power(self.preference_penalty, self._violations(row, cols)).astype(np.float64)[None, :]
+        return comps
 
     # ------------------------------------------------------------------ ranking
     def candidate_mask(self, row: int, filters: Filters | None = None) -> np.ndarray:
@@ -286,8 +433,8 @@ class TwinningMatcher(BaseEstimator):
 
     def suggest(self, row: int, k: int = 10, filters: Filters | None = None) -> list[RankedCandidate]:
         """The top ``k`` partners for ``row``, diversified by country unless filtered by country."""
-        comps = self.components_batch([row])
-        scores = self.blend(comps)[0]
+        all_scores, lik = self._score_rows(np.array([row], np.int64))
+        scores = all_scores[0]
         mask = self.candidate_mask(row, filters)
         diversify = not (filters and filters.countries)
         share = self.max_country_share
@@ -296,6 +443,7 @@ class TwinningMatcher(BaseEstimator):
         picked = top_k(
             scores, k, mask, groups=self.table_.country_idx if diversify and share < 1 else None, max_group_share=share
         )
+        comps = self.components_at(row, picked, None if lik is None else lik[0])
         return self._explain_rows(row, picked, comps, scores)
 
     def suggest_many(
@@ -306,32 +454,33 @@ class TwinningMatcher(BaseEstimator):
         out: list[list[RankedCandidate]] = []
         for start in range(0, len(rows), batch):
             part = rows[start : start + batch]
-            comps = self.components_batch(part)
-            scores = self.blend(comps)
+            scores, lik = self._score_rows(part)
             for q, row in enumerate(part):
                 mask = self.candidate_mask(int(row))
                 picked = top_k(
                     scores[q], k, mask, groups=self.table_.country_idx, max_group_share=self.max_country_share
                 )
-                one = {name: v[q : q + 1] for name, v in comps.items()}
-                out.append(self._explain_rows(int(row), picked, one, scores[q]))
+                comps = self.components_at(int(row), picked, None if lik is None else lik[q])
+                out.append(self._explain_rows(int(row), picked, comps, scores[q]))
         return out
 
     def explain(self, row: int, other: int) -> RankedCandidate:
         """The full explanation of one pair."""
-        comps = self.components_batch([row])
-        scores = self.blend(comps)[0]
-        return self._explain_rows(row, np.array([other]), comps, scores)[0]
+        others = np.array([other], np.int64)
+        scores, lik = self._score_rows(np.array([row], np.int64))
+        comps = self.components_at(row, others, None if lik is None else lik[0])
+        return self._explain_rows(row, others, comps, scores[0])[0]
 
     def _explain_rows(
         self, row: int, picked: np.ndarray, comps: Mapping[str, np.ndarray], scores: np.ndarray
     ) -> list[RankedCandidate]:
+        """``comps`` are aligned with ``picked`` (:meth:`components_at`); ``scores`` with all cities."""
         t = self.table_
         dist = haversine_km(t.lat[row], t.lon[row], t.lat[picked], t.lon[picked])
         fits = self.sector_fits(row, picked)
         out = []
         for q, j in enumerate(picked):
-            c = {name: round(float(v[0, j]), 4) for name, v in comps.items() if not np.isnan(v[0, j])}
+            c = {name: round(float(v[0, q]), 4) for name, v in comps.items() if not np.isnan(v[0, q])}
             out.append(
                 RankedCandidate(
                     row=int(j),

@@ -32,6 +32,8 @@ from .geo import haversine_km
 from .graph import CityIndex
 from .graph_stats import CountryMeta, GraphStats
 
+F32 = np.float32
+
 
 @dataclass
 class Sources:
@@ -64,12 +66,12 @@ class Batch:
     @cached_property
     def partner_countries(self) -> np.ndarray:
         """``(m, C)``: partners of each source per country."""
-        return np.asarray(self.src.adj @ self.s.partner_countries)
+        return sp.csr_matrix(self.src.adj @ self.s.partner_countries).toarray()
 
     @cached_property
     def hop2_countries(self) -> np.ndarray:
         """``(m, C)``: partners-of-partners (paths of length 2) of each source per country."""
-        return np.asarray(self.src.adj @ self.s.hop2_countries)
+        return sp.csr_matrix(self.src.adj @ self.s.hop2_countries).toarray()
 
     @cached_property
     def degree(self) -> np.ndarray:
@@ -93,17 +95,22 @@ class Batch:
         return sp.csr_matrix(self.common @ self.s.adj)
 
     @cached_property
-    def cand_ties_to_src_region(self) -> np.ndarray:
-        """``(m, n)``: partners of every city in the source's admin1 region (0 for a virtual source)."""
+    def cand_ties_to_src_region(self) -> sp.csr_matrix:
+        """``(m, n)`` sparse: partners of every city in the source's admin1 region (0 for a virtual source)."""
         reg = np.where(self.src.admin1 >= 0, self.src.admin1, 0)
-        out = self.s.partner_regions_csc[:, reg].T.toarray()
-        out[self.src.admin1 < 0] = 0.0
-        return out
+        out = sp.csr_matrix(self.s.partner_regions_csc[:, reg].T)
+        real = sp.diags((self.src.admin1 >= 0).astype(np.float64))
+        return sp.csr_matrix(real @ out)
 
     @cached_property
-    def src_ties_to_region(self) -> np.ndarray:
-        """``(m, R)``: partners of each source per admin1 region."""
-        return (self.src.adj @ self.s.partner_regions).toarray()
+    def src_ties_to_region(self) -> sp.csr_matrix:
+        """``(m, R)`` sparse: partners of each source per admin1 region."""
+        return sp.csr_matrix(self.src.adj @ self.s.partner_regions)
+
+    @cached_property
+    def log_src_ties_to_cand_region(self) -> sp.csr_matrix:
+        """``(m, n)`` sparse: log1p partners of each source in every candidate's admin1 region."""
+        return sp.csr_matrix(self.src_ties_to_region.log1p() @ self.fz.region_members)
 
 
 class Pairs:
@@ -143,9 +150,10 @@ class Pairs:
 
     @cached_property
     def partner_country_cosine(self) -> np.ndarray:
-        pa, pc = self.b.partner_countries[self.qi], self.s.partner_countries[self.cand]
-        num = np.einsum("ij,ij->i", pa, pc)
-        den = np.linalg.norm(pa, axis=1) * np.linalg.norm(pc, axis=1)
+        pa = self.b.partner_countries  # (m, C) dense, small
+        pc = sp.coo_matrix(self.s.partner_countries[self.cand])  # (pairs, C) sparse
+        num = np.bincount(pc.row, weights=pc.data * pa[self.qi[pc.row], pc.col], minlength=len(self.cand))
+        den = np.linalg.norm(pa, axis=1)[self.qi] * self.s.partner_country_norm[self.cand]
         return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
@@ -155,21 +163,28 @@ class Stage1Feature:
 
     name: str
     pair: Callable[[Pairs], np.ndarray]
-    country: Callable[[Featurizer], np.ndarray] | None = None
+    country_pair: Callable[[Featurizer], np.ndarray] | None = None
+    candidate: Callable[[Featurizer], np.ndarray] | None = None
+    country: Callable[[Featurizer], sp.spmatrix] | None = None
     source_country: Callable[[Batch], np.ndarray] | None = None
     source: Callable[[Batch], np.ndarray | sp.spmatrix] | None = None
+    linked: Callable[[Batch], np.ndarray] | None = None
+
+    @property
+    def forms(self) -> tuple[object | None, ...]:
+        return (self.country_pair, self.candidate, self.country, self.source_country, self.source, self.linked)
 
 
 STAGE1: tuple[Stage1Feature, ...] = (
     Stage1Feature(
         "log_country_pairs",  # log1p pairs(country a, country c)
         pair=lambda p: np.log1p(p.country_pairs),
-        country=lambda f: np.log1p(f.stats.country_pairs)[:, f.index.country],
+        country_pair=lambda f: np.log1p(f.stats.country_pairs),
     ),
     Stage1Feature(
         "log_cand_ties_to_src_country",  # log1p #partners of c in country(a)
-        pair=lambda p: np.log1p(p.s.partner_countries[p.cand, p.ca]),
-        country=lambda f: np.log1p(f.stats.partner_countries.T),
+        pair=lambda p: np.log1p(gather(p.s.partner_countries, p.cand, p.ca)),
+        country=lambda f: sp.csr_matrix(f.stats.partner_countries.T).log1p(),
     ),
     Stage1Feature(
         "log_src_ties_to_cand_country",  # log1p #partners of a in country(c)
@@ -184,22 +199,22 @@ STAGE1: tuple[Stage1Feature, ...] = (
     Stage1Feature(
         "log_country_affinity",  # log1p 100 * pairs(ca, cc) * share(c)
         pair=lambda p: np.log1p(100.0 * p.country_pairs * p.s.share[p.cand]),
-        country=lambda f: np.log1p(100.0 * f.stats.country_pairs[:, f.index.country] * f.stats.share[None, :]),
+        country=lambda f: _country_affinity(f),
     ),
     Stage1Feature(
         "same_country",
         pair=lambda p: (p.ca == p.cc).astype(float),
-        country=lambda f: np.eye(f.index.n_countries)[:, f.index.country],
+        country_pair=lambda f: np.eye(f.index.n_countries),
     ),
     Stage1Feature(
         "log_deg_product",  # log1p deg a * log1p deg c
         pair=lambda p: np.log1p(p.src_degree) * np.log1p(p.s.degree[p.cand]),
-        source=lambda b: np.outer(np.log1p(b.degree), np.log1p(b.s.degree)),
+        linked=lambda b: np.multiply.outer(np.log1p(b.degree), np.log1p(b.s.degree[b.fz.linked])),
     ),
     Stage1Feature(
         "log_pop_product",  # log1p pop a * log1p pop c / 100
         pair=lambda p: np.log1p(p.src.population[p.qi]) * p.fz.log_pop[p.cand] / 100.0,
-        source=lambda b: np.outer(np.log1p(b.src.population), b.fz.log_pop / 100.0),
+        source=lambda b: np.multiply.outer(np.log1p(b.src.population).astype(F32), (b.fz.log_pop / 100.0).astype(F32)),
     ),
     Stage1Feature(
         "log_common_neighbours",
@@ -208,25 +223,25 @@ STAGE1: tuple[Stage1Feature, ...] = (
     ),
     Stage1Feature("adamic_adar", pair=lambda p: p.lookup(p.b.adamic_adar), source=lambda b: b.adamic_adar),
     Stage1Feature(
-        "log_deg_cand", pair=lambda p: np.log1p(p.s.degree[p.cand]), country=lambda f: np.log1p(f.stats.degree)
+        "log_deg_cand", pair=lambda p: np.log1p(p.s.degree[p.cand]), candidate=lambda f: np.log1p(f.stats.degree)
     ),
-    Stage1Feature("log_pop_cand", pair=lambda p: p.fz.log_pop[p.cand], country=lambda f: f.log_pop),
-    Stage1Feature("log_pop_rank_cand", pair=lambda p: p.fz.log_pop_rank[p.cand], country=lambda f: f.log_pop_rank),
+    Stage1Feature("log_pop_cand", pair=lambda p: p.fz.log_pop[p.cand], candidate=lambda f: f.log_pop),
+    Stage1Feature("log_pop_rank_cand", pair=lambda p: p.fz.log_pop_rank[p.cand], candidate=lambda f: f.log_pop_rank),
     Stage1Feature(
         "log_country_degree_cand",
         pair=lambda p: np.log1p(p.s.country_degree[p.cc]),
-        country=lambda f: np.log1p(f.stats.country_degree[f.index.country]),
+        candidate=lambda f: np.log1p(f.stats.country_degree[f.index.country]),
     ),
-    Stage1Feature("capital_cand", pair=lambda p: p.fz.meta.capital[p.cand], country=lambda f: f.meta.capital),
+    Stage1Feature("capital_cand", pair=lambda p: p.fz.meta.capital[p.cand], candidate=lambda f: f.meta.capital),
     Stage1Feature(
         "log_cand_ties_to_src_region",  # log1p #partners of c in admin1(a)
-        pair=lambda p: np.log1p(p.b.cand_ties_to_src_region[p.qi, p.cand]),
-        source=lambda b: np.log1p(b.cand_ties_to_src_region),
+        pair=lambda p: np.log1p(p.lookup(p.b.cand_ties_to_src_region)),
+        source=lambda b: b.cand_ties_to_src_region.log1p(),
     ),
     Stage1Feature(
         "log_src_ties_to_cand_region",  # log1p #partners of a in admin1(c)
-        pair=lambda p: np.log1p(p.b.src_ties_to_region[p.qi, p.index.admin1[p.cand]]),
-        source=lambda b: np.log1p(b.src_ties_to_region[:, b.index.admin1]),
+        pair=lambda p: np.log1p(gather(p.b.src_ties_to_region, p.qi, p.index.admin1[p.cand])),
+        source=lambda b: b.log_src_ties_to_cand_region,
     ),
 )
 
@@ -242,13 +257,13 @@ STAGE2: tuple[tuple[str, Callable[[Pairs], np.ndarray]], ...] = (
     ("share_cand", lambda p: p.s.share[p.cand]),
     ("frac_src_country_to_cand_country", lambda p: _div(p.country_pairs, p.s.country_degree[p.ca])),
     ("frac_cand_country_to_src_country", lambda p: _div(p.country_pairs, p.s.country_degree[p.cc])),
-    ("frac_cand_ties_to_src_country", lambda p: _div(p.s.partner_countries[p.cand, p.ca], p.s.degree[p.cand])),
+    ("frac_cand_ties_to_src_country", lambda p: _div(gather(p.s.partner_countries, p.cand, p.ca), p.s.degree[p.cand])),
     ("frac_src_ties_to_cand_country", lambda p: _div(p.b.partner_countries[p.qi, p.cc], p.src_degree)),
     (
         "frac_src_hop2_in_cand_country",
         lambda p: _div(p.b.hop2_countries[p.qi, p.cc], p.b.hop2_countries.sum(axis=1)[p.qi]),
     ),
-    ("log_cand_hop2_in_src_country", lambda p: np.log1p(p.s.hop2_countries[p.cand, p.ca])),
+    ("log_cand_hop2_in_src_country", lambda p: np.log1p(gather(p.s.hop2_countries, p.cand, p.ca))),
     ("resource_allocation", lambda p: p.lookup(p.b.resource_allocation)),
     ("log_paths3", lambda p: np.log1p(p.lookup(p.b.paths3))),
     ("partner_country_cosine", lambda p: p.partner_country_cosine),
@@ -270,8 +285,7 @@ STAGE2_FEATURES: tuple[str, ...] = STAGE1_FEATURES + tuple(name for name, _ in S
 
 def _check_registry() -> None:
     for f in STAGE1:
-        forms = [f.country, f.source_country, f.source]
-        if sum(x is not None for x in forms) != 1:
+        if sum(x is not None for x in f.forms) != 1:
             raise TypeError(f"stage-1 feature {f.name!r} needs exactly one matrix form")
     if len(set(STAGE2_FEATURES)) != len(STAGE2_FEATURES):
         raise TypeError("feature names must be unique")
@@ -296,7 +310,9 @@ class Featurizer:
         self.log_pop = np.log1p(index.population)
         self.log_pop_rank = np.log(index.pop_rank)
         self._table_key: tuple | None = None
-        self._table: np.ndarray | None = None
+        self._table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._split: tuple[int, np.ndarray, np.ndarray] | None = None
+        self._linked: np.ndarray | None = None
 
     # -- sources ---------------------------------------------------------- #
     def sources(self, rows: np.ndarray) -> Sources:
@@ -346,47 +362,90 @@ class Featurizer:
 
     # -- stage-1 score of every city ---------------------------------------- #
     def stage1_matrix(self, src: Sources, weights: Mapping[str, float], intercept: float) -> np.ndarray:
-        """Stage-1 linear score of every source against every city, ``(m, n)``.
+        """Stage-1 linear score of every source against every city, ``(m, n)`` float32.
 
-        Equal to ``intercept + Σ weights[name] · stage1_frame(...)[name]`` over all pairs, but built from the
-        matrix forms of the features, so no per-pair feature matrix is materialised.
+        Equal (to float32 precision) to ``intercept + Σ weights[name] · stage1_frame(...)[name]`` over all pairs,
+        but built from the matrix forms of the features, so no per-pair feature matrix is materialised: one
+        ``(m, C)`` table of the (source, candidate country) terms gathered by candidate country, one ``(n,)``
+        vector of the candidate terms, the rank-1 dense terms and the sparse (graph) terms. Only a handful of
+        passes over the ``(m, n)`` output.
         """
         w = stage1_weights(weights)
         b = Batch(self, src)
-        out = self._country_table(w, intercept)[src.country]
-        by_country = None
+        cp, cand, ctry_linked = self._static_terms(w)
+        by_country = cp[src.country] + float(intercept)
         for f in STAGE1:
             if f.source_country is not None:
-                term = w[f.name] * f.source_country(b)
-                by_country = term if by_country is None else by_country + term
-        if by_country is not None:
-            out += by_country[:, self.index.country]
+                by_country += w[f.name] * f.source_country(b)
+        out = np.take(by_country.astype(F32), self.index.country, axis=1)
+        out += cand[None, :]
+        # terms that are zero for every city without partners: a dense block over the linked columns only
+        block = ctry_linked[src.country]
         for f in STAGE1:
-            if f.source is None:
+            if f.linked is not None and w[f.name] != 0.0:
+                block += (w[f.name] * f.linked(b)).astype(F32)
+        out[:, self.linked] += block
+        for f in STAGE1:
+            if f.source is None or w[f.name] == 0.0:
                 continue
             x = f.source(b)
             if sp.issparse(x):
-                coo = sp.coo_matrix(x)
-                out[coo.row, coo.col] += w[f.name] * coo.data
+                # graph products and region sums: each has one entry per (row, column), so a scatter-add is exact
+                csr = sp.csr_matrix(x)
+                rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+                out[rows, csr.indices] += (w[f.name] * csr.data).astype(F32)
             else:
-                out += w[f.name] * x
+                out += F32(w[f.name]) * np.asarray(x, F32)
         return out
 
-    def _country_table(self, w: Mapping[str, float], intercept: float) -> np.ndarray:
-        """``(C, n)``: intercept plus the stage-1 terms that depend only on (source country, candidate).
-
-        Cached per weight set: this is most of the stage-1 score, so a batch of sources costs one row gather
-        plus a few corrections.
-        """
-        key = (tuple(sorted(w.items())), float(intercept))
+    def _static_terms(self, w: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The weighted terms that do not depend on the source's partners, cached per weight set:
+        ``(C, C)`` country-pair terms, ``(n,)`` candidate terms and the ``(C, linked)`` country terms (float32)."""
+        key = tuple(sorted(w.items()))
         if self._table_key == key and self._table is not None:
             return self._table
-        table = np.full((self.index.n_countries, self.index.n), float(intercept))
+        nc, n = self.index.n_countries, self.index.n
+        cp = np.zeros((nc, nc))
+        cand = np.zeros(n)
+        ctry = sp.csr_matrix((nc, n))
         for f in STAGE1:
-            if f.country is not None:
-                table += w[f.name] * f.country(self)
-        self._table_key, self._table = key, table
-        return table
+            if f.country_pair is not None:
+                cp += w[f.name] * np.asarray(f.country_pair(self), float)
+            elif f.candidate is not None:
+                cand += w[f.name] * np.asarray(f.candidate(self), float)
+            elif f.country is not None:
+                ctry = ctry + w[f.name] * sp.csr_matrix(f.country(self))
+        ctry = sp.csc_matrix(ctry)
+        if ctry.nnz and np.any(np.diff(ctry.indptr)[self.stats.degree <= 0]):
+            raise ValueError("a 'country' stage-1 form must be zero for cities without partners")
+        self._table_key, self._table = key, (cp, cand.astype(F32), ctry[:, self.linked].toarray().astype(F32))
+        return self._table
+
+    @property
+    def linked(self) -> np.ndarray:
+        """Columns (cities) with at least one partner on this graph."""
+        if self._linked is None:
+            self._linked = np.flatnonzero(self.stats.degree > 0)
+        return self._linked
+
+    def release(self) -> None:
+        """Drop the cached per-weight tables (they are rebuilt on the next use)."""
+        self._table_key, self._table = None, None
+
+    def column_split(self, max_degree: int) -> tuple[np.ndarray, np.ndarray]:
+        """Columns (cities) with at most ``max_degree`` partners, and the others (cached)."""
+        if self._split is None or self._split[0] != max_degree:
+            low = self.stats.degree <= max_degree
+            self._split = (max_degree, np.flatnonzero(low), np.flatnonzero(~low))
+        return self._split[1], self._split[2]
+
+    @cached_property
+    def region_members(self) -> sp.csr_matrix:
+        """``(R, n)`` one-hot: the cities of every admin1 region."""
+        n = self.index.n
+        return sp.csr_matrix(
+            (np.ones(n, F32), (self.index.admin1, np.arange(n))), shape=(int(self.index.admin1.max()) + 1, n)
+        )
 
 
 def stage1_weights(weights: Mapping[str, float]) -> dict[str, float]:
@@ -396,6 +455,21 @@ def stage1_weights(weights: Mapping[str, float]) -> dict[str, float]:
     if missing or unknown:
         raise KeyError(f"stage-1 weights: missing {sorted(missing)}, unknown {sorted(unknown)}")
     return {name: float(weights[name]) for name in STAGE1_FEATURES}
+
+
+def gather(mat: sp.spmatrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Elementwise values ``mat[rows[k], cols[k]]`` of a sparse matrix, as a float64 vector."""
+    if len(rows) == 0:
+        return np.zeros(0)
+    return np.asarray(sp.csr_matrix(mat)[np.asarray(rows, np.int64), np.asarray(cols, np.int64)], float).ravel()
+
+
+def _country_affinity(f: Featurizer) -> sp.csr_matrix:
+    """``(C, n)`` sparse ``log1p(100 · pairs(country a, country c) · share(c))``: zero for cities without partners."""
+    cols = np.flatnonzero(f.stats.share > 0)
+    vals = np.log1p(100.0 * f.stats.country_pairs[:, f.index.country[cols]] * f.stats.share[cols][None, :])
+    rows = np.repeat(np.arange(f.index.n_countries), len(cols))
+    return sp.csr_matrix((vals.ravel(), (rows, np.tile(cols, f.index.n_countries))), shape=(f.index.n_countries, f.index.n))
 
 
 def _frame(cols: Mapping[str, np.ndarray], n: int) -> pd.DataFrame:

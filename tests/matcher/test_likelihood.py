@@ -164,7 +164,8 @@ def test_stage1_matrix_matches_pairwise_features(model: PartnershipLikelihood) -
     frame = fz.stage1_frame(src, qi, cand)
     assert list(frame.columns) == list(STAGE1_FEATURES)
     pairwise = frame @ model.stage1_coefficients() + model.stage1_intercept_
-    assert np.allclose(full, pairwise.to_numpy().reshape(3, n))
+    assert full.dtype == np.float32  # half the memory of float64 over 170k candidates
+    assert np.allclose(full, pairwise.to_numpy().reshape(3, n), rtol=1e-5, atol=1e-4)
 
 
 def test_stage1_weights_are_looked_up_by_name(model: PartnershipLikelihood) -> None:
@@ -184,7 +185,7 @@ def test_stage1_weights_are_looked_up_by_name(model: PartnershipLikelihood) -> N
     bumped = dict(w, same_country=w["same_country"] + 1.0)
     delta = fz.stage1_matrix(src, bumped, model.stage1_intercept_) - full
     same = model.index_.country[None, :] == src.country[:, None]
-    assert np.allclose(delta, same.astype(float))
+    assert np.allclose(delta, same.astype(float), atol=1e-4)
     with pytest.raises(KeyError, match="missing"):
         fz.stage1_matrix(src, {k: v for k, v in w.items() if k != "adamic_adar"}, 0.0)
     with pytest.raises(KeyError, match="unknown"):

@@ -256,3 +256,33 @@ def test_served_score_keeps_the_likelihood_order_for_unprofiled_cities() -> None
         served = m.score_rows([m.table_.row(int(g))])[0]
         raw = lik.score_sources([int(g)])[0]
         assert (np.argsort(-served, kind="stable") == np.argsort(-raw, kind="stable")).all()
+
+
+def _profiles_with_preferences() -> dict[int, ProfileData]:
+    return {
+        101: ProfileData(offers={"education": 0.9, "tourism": 0.4}, seeks={"maritime_ports": 0.8}),
+        112: ProfileData(offers={"maritime_ports": 1.0}, seeks={"education": 0.5}, pref_countries=frozenset({"CN"})),
+        125: ProfileData(seeks={"culture_arts": 0.7}, pref_min_population=1_000_000, seeking_partners=False),
+        131: ProfileData(offers={"culture_arts": 0.6}, pref_max_population=200_000, pref_languages=frozenset({"de"})),
+    }
+
+
+@pytest.mark.parametrize("with_likelihood", [False, True])
+def test_fast_scores_equal_the_blend_of_all_components(cities: pd.DataFrame, with_likelihood: bool) -> None:
+    """score_rows (profile block + sparse preferences) is bit-for-bit blend(components_batch(...))."""
+    gids = cities.geonameid.to_numpy()
+    table = CityTable.build(cities, _profiles_with_preferences(), COUNTRIES)
+    lik = FakeLikelihood(gids, int(gids[33])) if with_likelihood else None
+    m = TwinningMatcher(likelihood=lik).fit(table, np.array([[0, 1], [11, 30]]))
+    rows = np.arange(len(table))
+    assert np.array_equal(m.score_rows(rows), m.blend(m.components_batch(rows)))
+    for row in (0, 11, 24, 30, 5):
+        full = m.components_batch([row])
+        picked = np.array([3, 11, 24, 30, 39])
+        at = m.components_at(row, picked)
+        assert set(at) == set(full)
+        for name, v in at.items():
+            assert np.array_equal(v, full[name][:, picked], equal_nan=True), name
+    for row in range(6):
+        one = m.suggest(row, k=5)
+        assert [s.row for s in one] == [s.row for s in m.suggest_many([row], k=5)[0]]

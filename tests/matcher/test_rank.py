@@ -32,3 +32,23 @@ def test_pick_diverse_on_a_ranked_list() -> None:
     # cap 2 leaves five; the best skipped item (position 2) fills the sixth place, in rank order
     assert pick_diverse(ranked, 6, 1 / 3) == [0, 1, 2, 4, 6, 7]
     assert pick_diverse(["US"] * 5, 3, 1 / 3) == [0, 1, 2]  # one group only: filled by rank
+
+
+def test_top_k_rows_is_the_argpartition_set() -> None:
+    from matcher.rank import top_k_rows
+
+    rng = np.random.default_rng(3)
+    s = (rng.standard_normal((40, 5000)) + rng.integers(0, 30, 5000)[None, :] * 0.3).astype(np.float32)
+    s[:, ::9] = -np.inf
+    s[5, :] = -np.inf  # a row that is nearly all excluded: falls back to argpartition
+    s[5, :3] = 1.0
+    s[7, 100] = np.nan
+    for k in (1, 20, 60):
+        got = top_k_rows(s, k, sample=64)
+        assert got.shape == (40, k)
+        ref = np.argpartition(np.nan_to_num(s, nan=-np.inf), s.shape[1] - k, axis=1)[:, -k:]
+        for q in range(40):
+            if q == 5:
+                assert np.count_nonzero(s[q, got[q]] == 1.0) == min(k, 3)
+                continue
+            assert sorted(s[q, got[q]].tolist()) == sorted(s[q, ref[q]].tolist())
