@@ -118,7 +118,9 @@ class GraphStats:
             country_degree=g.country_degree,
             partner_countries=g.partner_countries,
             hop2_countries=sp.csr_matrix(g.adj @ g.partner_countries),
-            partner_country_norm=np.sqrt(np.asarray(g.partner_countries.multiply(g.partner_countries).sum(axis=1)).ravel()),
+            partner_country_norm=np.sqrt(
+                np.asarray(g.partner_countries.multiply(g.partner_countries).sum(axis=1)).ravel()
+            ),
             share=share,
             deg_rank=deg_rank,
             partner_regions=regions.tocsr(),

@@ -272,7 +272,10 @@ class TwinningMatcher(BaseEstimator):
     def _own_preferences(self, r: int) -> bool:
         t = self.table_
         return bool(
-            t.has_pref_country[r] or not np.isnan(t.pref_min_pop[r]) or not np.isnan(t.pref_max_pop[r]) or t.pref_languages[r]
+            t.has_pref_country[r]
+            or not np.isnan(t.pref_min_pop[r])
+            or not np.isnan(t.pref_max_pop[r])
+            or t.pref_languages[r]
         )
 
     def _preference(self, rows: np.ndarray) -> np.ndarray:
@@ -357,6 +360,7 @@ class TwinningMatcher(BaseEstimator):
                 sub_total = sub_total + w["size"] * size[np.ix_(qi, cols)]
                 sub_total = sub_total + w["context"] * ctx[np.ix_(qi, cols)]
                 sub_w = sub_w + w["size"] + w["context"]
+            assert sub_total is not None
             block = (qi, cols, sub_total / sub_w)
         if wsum > 0:
             total /= wsum

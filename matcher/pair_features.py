@@ -469,7 +469,9 @@ def _country_affinity(f: Featurizer) -> sp.csr_matrix:
     cols = np.flatnonzero(f.stats.share > 0)
     vals = np.log1p(100.0 * f.stats.country_pairs[:, f.index.country[cols]] * f.stats.share[cols][None, :])
     rows = np.repeat(np.arange(f.index.n_countries), len(cols))
-    return sp.csr_matrix((vals.ravel(), (rows, np.tile(cols, f.index.n_countries))), shape=(f.index.n_countries, f.index.n))
+    return sp.csr_matrix(
+        (vals.ravel(), (rows, np.tile(cols, f.index.n_countries))), shape=(f.index.n_countries, f.index.n)
+    )
 
 
 def _frame(cols: Mapping[str, np.ndarray], n: int) -> pd.DataFrame:

@@ -80,7 +80,9 @@ def read_gazetteer(level: str) -> Any:
     if level == "cities15000":
         return read_cities()
     if level != "cities1000":
-        raise click.BadParameter(f"unknown gazetteer {level!r}; one of {', '.join(GAZETTEERS)}", param_hint="--gazetteer")
+        raise click.BadParameter(
+            f"unknown gazetteer {level!r}; one of {', '.join(GAZETTEERS)}", param_hint="--gazetteer"
+        )
     import importlib.resources
 
     import pandas as pd
@@ -144,6 +146,13 @@ def read_gazetteer(level: str) -> Any:
 @click.option("--seed", default=0, show_default=True, help="Seed of the fold split, the random baseline and the model.")
 @click.option("--max-test-pairs", type=click.IntRange(1), help="Subsample each held-out fold to this many pairs.")
 @click.option(
+    "--fold",
+    "only_folds",
+    type=click.IntRange(0),
+    multiple=True,
+    help="With --folds: run only these folds (0-based; repeatable), e.g. 3 of 5 folds on a slow machine.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help='Print one JSON object (rankers under "rankers") instead of a table.'
 )
 def evaluate(
@@ -158,6 +167,7 @@ def evaluate(
     only: tuple[str, ...],
     seed: int,
     max_test_pairs: int | None,
+    only_folds: tuple[int, ...],
     as_json: bool,
 ) -> None:
     """Rank held-out real partnerships: every ranker is fitted on the training pairs only and ranks all cities.
@@ -174,7 +184,7 @@ def evaluate(
 
     from matcher import CountryTable
     from matcher.evaluate import default_rankers, evaluate_kfold, evaluate_split, format_table
-    from seed.readers import PARTNERSHIPS_FILE, read_cities, read_countries
+    from seed.readers import CITIES_FILE, PARTNERSHIPS_FILE, read_cities, read_countries
 
     if folds is None and (train_path is None or test_path is None):
         raise click.UsageError("give --train and --test (one split), or --folds (cross-validation)")
@@ -182,10 +192,7 @@ def evaluate(
         raise click.UsageError("--folds replaces --train/--test: give one or the other")
     if cities_path and gazetteer:
         raise click.UsageError("give --cities or --gazetteer, not both")
-    if gazetteer:
-        cities = read_gazetteer(gazetteer)
-    else:
-        cities = read_cities(cities_path) if cities_path else read_cities()
+    cities = read_gazetteer(gazetteer) if gazetteer else read_cities(cities_path or CITIES_FILE)
     countries = CountryTable.from_records(read_countries().to_dict("records"))
     rankers: dict[str, Any] = default_rankers(countries, random_state=seed)
     from api.config import Settings
@@ -217,7 +224,14 @@ def evaluate(
     if folds is not None:
         pairs = _pairs(pairs_path or PARTNERSHIPS_FILE, "--pairs")
         result = evaluate_kfold(
-            cities, countries, pairs, folds=folds, seed=seed, max_test_pairs=max_test_pairs, **common
+            cities,
+            countries,
+            pairs,
+            folds=folds,
+            seed=seed,
+            max_test_pairs=max_test_pairs,
+            only_folds=[f for f in only_folds if f < folds] or None,
+            **common,
         )
     else:
         assert train_path is not None and test_path is not None
