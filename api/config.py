@@ -15,6 +15,12 @@ from typing import Any, ClassVar
 DEFAULT_SECRET = "dev-only-not-secret"
 # The largest page any list endpoint answers (``per_page``); API schemas validate against it at import time.
 MAX_PAGE_SIZE = 200
+# Limits checked at the edge, before any work (api/web/limits.py): JSON nesting, URL length, all header bytes.
+MAX_JSON_DEPTH = 32
+MAX_URL_BYTES = 8192
+MAX_HEADER_BYTES = 16384
+# Seconds a client is told to wait (``Retry-After``) when the database or the queue is down (503).
+RETRY_AFTER_S = 5
 
 
 class ConfigError(RuntimeError):
@@ -54,11 +60,19 @@ class Settings:
     # Console logins: at most LOGIN_MAX_FAILURES failed attempts per user name and address in LOGIN_WINDOW_S.
     LOGIN_MAX_FAILURES: int = field(default_factory=lambda: int(_env("TWINNING_LOGIN_MAX_FAILURES", "5") or 5))
     LOGIN_WINDOW_S: int = field(default_factory=lambda: int(_env("TWINNING_LOGIN_WINDOW", "900") or 900))
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (werkzeug ProxyFix).
+    TRUSTED_PROXIES: int = field(default_factory=lambda: int(_env("TWINNING_TRUSTED_PROXIES", "0") or 0))
+    # Send the console's session cookie only over HTTPS (set it when the service is served over HTTPS).
+    COOKIE_SECURE: bool = field(default_factory=lambda: (_env("TWINNING_COOKIE_SECURE", "0") or "0") == "1")
     VISIBILITY_TIMEOUT_S: int = field(default_factory=lambda: int(_env("TWINNING_VISIBILITY_TIMEOUT", "3600") or 3600))
     # Seconds `twinning rescore --queue` / `train --queue` wait for a worker to pick a job up before giving up.
     QUEUE_PICKUP_TIMEOUT_S: float = field(
         default_factory=lambda: float(_env("TWINNING_QUEUE_PICKUP_TIMEOUT", "60") or 60)
     )
+    # Request bodies above this many bytes are refused (413) before they are read; Flask enforces it too.
+    MAX_CONTENT_LENGTH: int = field(default_factory=lambda: int(_env("TWINNING_MAX_BODY_BYTES", "1048576") or 1048576))
+    # Seconds to wait for a database connection (connect and pool checkout) before answering 503.
+    DB_TIMEOUT_S: float = field(default_factory=lambda: float(_env("TWINNING_DB_TIMEOUT", "2") or 2))
     MAX_PAGE_SIZE: ClassVar[int] = MAX_PAGE_SIZE  # one constant, not per app: the API schemas are built at import
     TESTING: bool = False
 

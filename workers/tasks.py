@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from sqlalchemy.exc import OperationalError
 
 from api.config import Settings
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 class _Context:
     def __init__(self) -> None:
         self.settings = Settings.from_env()
-        self.engine = make_engine(self.settings.DATABASE_URL)
+        self.engine = make_engine(self.settings.DATABASE_URL, self.settings.DB_TIMEOUT_S)
         self.matchers = MatcherService(self.settings, self.engine)
 
 
@@ -35,13 +36,24 @@ def context() -> _Context:
     return _Context()
 
 
-COMMON = {
+class JobTask(Task):
+    """A task whose first argument is a job id: when it fails for good (retries exhausted, or an error that is not
+    retried), the job is marked failed — through a database outage too — so it is never left queued or running."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        if args and isinstance(args[0], str):
+            jobs.fail_eventually(context().engine, args[0], f"{type(exc).__name__}: {exc}")
+
+
+COMMON: dict[str, Any] = {
+    "base": JobTask,
     "acks_late": True,
     "reject_on_worker_lost": True,
     "autoretry_for": (OperationalError,),  # database hiccups are transient; everything else fails the job
-    "retry_backoff": True,
+    "retry_backoff": 2,  # 2, 4, 8, 16, 32, 60, 60, … s: about 8 minutes in all, no jitter (an outage is outlived)
     "retry_backoff_max": 60,
-    "max_retries": 5,
+    "retry_jitter": False,
+    "max_retries": 10,
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -15,7 +16,8 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
 from api.config import Settings
@@ -26,6 +28,10 @@ from api.domain.scoring import MatcherService
 log = logging.getLogger(__name__)
 
 ChunkDispatcher = Callable[[str, int, list[int]], None]
+# Database faults: a job run in-process retries after these pauses (seconds), then is marked failed, so a job is
+# never left queued or running by an outage (about two minutes in all).
+FAULT_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
+DB_FAULTS: tuple[type[BaseException], ...] = (DBAPIError, PoolTimeout)
 NIGHTLY_NAMESPACE = uuid.UUID("6f1c3c1e-2b0e-4a55-9d57-7c0f3d6b2a10")
 
 
@@ -140,6 +146,7 @@ def finish(engine: Engine, job_id: str) -> None:
 
 
 def fail(engine: Engine, job_id: str, error: str) -> None:
+    """Mark the job (and its score set) failed."""
     with Session(engine) as session:
         job = crud.find_job(session, job_id=job_id)
         if job is None:
@@ -153,24 +160,69 @@ def fail(engine: Engine, job_id: str, error: str) -> None:
         session.commit()
 
 
-def run_inline(engine: Engine, settings: Settings, matchers: MatcherService, job_id: str) -> None:
-    """Run a whole job in this process (embedded mode); a ``train`` job re-scores the active cities after."""
-    try:
-        with Session(engine) as session:
-            kind = crud.get_job(session, job_id=job_id).kind
-        if kind == "train":
+def fail_eventually(engine: Engine, job_id: str, error: str, backoff: Sequence[float] = FAULT_BACKOFF_S) -> bool:
+    """:func:`fail`, retried through a database outage; False if the database never came back."""
+    for pause in (*backoff, None):
+        try:
+            fail(engine, job_id, error)
+            return True
+        except DB_FAULTS:
+            if pause is None:
+                log.error("job %s could not be marked failed: the database stayed unavailable", job_id)
+                return False
+            time.sleep(pause)
+    return False
+
+
+def run_inline(
+    engine: Engine,
+    settings: Settings,
+    matchers: MatcherService,
+    job_id: str,
+    backoff: Sequence[float] = (),
+) -> None:
+    """Run a whole job in this process (embedded mode); a ``train`` job re-scores the active cities after.
+
+    A database fault retries the job (every step is idempotent) after each pause in ``backoff``; when none is
+    left, or on any other error, the job is marked failed — also through an outage (:func:`fail_eventually`)."""
+    running = [job_id]  # the job at work: a train job's re-scoring job once the model is trained
+    for attempt, pause in enumerate((*backoff, None)):
+        try:
+            _run_inline(engine, settings, matchers, running)
+            return
+        except DB_FAULTS as e:
+            if pause is None:
+                log.exception("job %s failed: the database is unavailable", running[-1])
+                fail_eventually(engine, running[-1], f"the database was unavailable: {type(e).__name__}", backoff)
+                return
+            log.warning("job %s: database unavailable (attempt %d), retrying in %gs", job_id, attempt + 1, pause)
+            time.sleep(pause)
+        except Exception as e:  # the job records its failure; the caller's request is not affected
+            log.exception("job %s failed", running[-1])
+            fail_eventually(engine, running[-1], f"{type(e).__name__}: {e}", backoff)
+            return
+
+
+def _run_inline(engine: Engine, settings: Settings, matchers: MatcherService, running: list[str]) -> None:
+    job_id = running[0]
+    with Session(engine) as session:
+        job = crud.get_job(session, job_id=job_id)
+        kind, state, follow = job.kind, job.state, (job.result or {}).get("rescore_job")
+    if kind == "train":
+        if follow is None:  # a retry after the model was trained goes straight to its re-scoring job
+            if state == "failed":
+                return
             from api.domain.training import run_train_job
 
             run_train_job(engine, settings, job_id)
-            job_id = rescore_after_training(engine, matchers, job_id)
+            follow = rescore_after_training(engine, matchers, job_id)
+        job_id = str(follow)
+        running.append(job_id)
 
-        def dispatch(j: str, n: int, ids: list[int]) -> None:
-            run_chunk(engine, matchers, j, n, ids)
+    def dispatch(j: str, n: int, ids: list[int]) -> None:
+        run_chunk(engine, matchers, j, n, ids)
 
-        start(engine, settings, matchers, job_id, dispatch)
-    except Exception as e:  # the job records its failure; the caller's request is not affected
-        log.exception("job %s failed", job_id)
-        fail(engine, job_id, f"{type(e).__name__}: {e}")
+    start(engine, settings, matchers, job_id, dispatch)
 
 
 def rescore_after_training(engine: Engine, matchers: MatcherService, train_job_id: str) -> str:
@@ -213,7 +265,10 @@ def link_followup(session: Session, train_job_id: str, rescore_job_id: str) -> N
 
 def run_in_thread(engine: Engine, settings: Settings, matchers: MatcherService, job_id: str) -> threading.Thread:
     thread = threading.Thread(
-        target=run_inline, args=(engine, settings, matchers, job_id), name=f"job-{job_id[:8]}", daemon=True
+        target=run_inline,
+        args=(engine, settings, matchers, job_id, FAULT_BACKOFF_S),
+        name=f"job-{job_id[:8]}",
+        daemon=True,
     )
     thread.start()
     return thread

@@ -10,6 +10,7 @@ from flask_openapi3 import Info, OpenAPI
 from api.config import Settings
 from api.data.db import make_engine, migrate
 from api.domain.services import build_services
+from api.web import limits, security
 from api.web.auth import SECURITY_SCHEMES
 from api.web.context import EXTENSION, close_db
 from api.web.errors import register as register_errors
@@ -43,12 +44,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> OpenAPI:
     app.config["SECRET_KEY"] = settings.SECRET_KEY
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    engine = make_engine(settings.DATABASE_URL)
+    engine = make_engine(settings.DATABASE_URL, settings.DB_TIMEOUT_S)
     if settings.MIGRATE_ON_START:
         migrate(engine)
     app.extensions[EXTENSION] = build_services(settings, engine)
     app.teardown_appcontext(close_db)
     register_errors(app)
+    security.init_app(app, trusted_proxies=settings.TRUSTED_PROXIES, cookie_secure=settings.COOKIE_SECURE)
+    limits.init_app(app)  # before auth: sizes and anonymous writes are refused before a token is looked up
 
     from api.web.routes import cities, jobs, meta, partnerships
 
