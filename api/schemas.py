@@ -16,11 +16,11 @@ CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-
 
 
 def split_commas(v: Any) -> Any:
-    """Query lists may come as ``?x=a,b`` or ``?x=a&x=b`` (or both)."""
+    """Query lists may come as ``?x=a,b`` or ``?x=a&x=b`` (or both); an empty item (``?x=``) stays, to be refused."""
     if isinstance(v, str):
-        return [p for p in v.split(",") if p]
+        return v.split(",")
     if isinstance(v, list):
-        return [p for item in v for p in str(item).split(",") if p]
+        return [p for item in v for p in str(item).split(",")]
     return v
 
 
@@ -118,9 +118,17 @@ class CityPath(BaseModel):
 
 
 # ---------------------------------------------------------------- profiles
+# pydantic leaves the keys of a dict unconstrained in the JSON schema: say which keys are accepted.
+SECTOR_NAMES: dict[str, Any] = {"propertyNames": {"enum": list(SECTOR_KEYS)}}
+
+
 class ProfileIn(Body):
-    offers: dict[SectorKey, Weight] = Field(default_factory=dict, description="sector → weight in [0, 1]")
-    seeks: dict[SectorKey, Weight] = Field(default_factory=dict, description="sector → weight in [0, 1]")
+    offers: dict[SectorKey, Weight] = Field(
+        default_factory=dict, description="sector → weight in [0, 1]", json_schema_extra=SECTOR_NAMES
+    )
+    seeks: dict[SectorKey, Weight] = Field(
+        default_factory=dict, description="sector → weight in [0, 1]", json_schema_extra=SECTOR_NAMES
+    )
     description: str = Field(default="", max_length=5000)
     pref_countries: list[CountryCode] = Field(default_factory=list, max_length=50)
     pref_min_population: Population | None = None
@@ -328,6 +336,9 @@ class ErrorField(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    """Every error's body; some carry more (``service`` on 503: database or redis; ``current`` on a match's 409)."""
+
+    model_config = ConfigDict(extra="allow")
     status: int
     message: str
     fields: list[ErrorField]
