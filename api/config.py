@@ -64,7 +64,13 @@ class Settings:
     TRUSTED_PROXIES: int = field(default_factory=lambda: int(_env("TWINNING_TRUSTED_PROXIES", "0") or 0))
     # Send the console's session cookie only over HTTPS (set it when the service is served over HTTPS).
     COOKIE_SECURE: bool = field(default_factory=lambda: (_env("TWINNING_COOKIE_SECURE", "0") or "0") == "1")
-    VISIBILITY_TIMEOUT_S: int = field(default_factory=lambda: int(_env("TWINNING_VISIBILITY_TIMEOUT", "3600") or 3600))
+    # Seconds before an unacknowledged task of a dead worker is delivered again; every task but training has a
+    # time limit of 40 s, so keep it above that (training holds a lease on its job instead).
+    VISIBILITY_TIMEOUT_S: int = field(default_factory=lambda: int(_env("TWINNING_VISIBILITY_TIMEOUT", "45") or 45))
+    # Chunks of one re-scoring job in the queue at once (each finished chunk dispatches the next of its lane).
+    RESCORE_WINDOW: int = field(default_factory=lambda: int(_env("TWINNING_RESCORE_WINDOW", "4") or 4))
+    # Seconds a training job's lease lasts; its worker renews it every third of that while it trains.
+    TRAIN_LEASE_S: float = field(default_factory=lambda: float(_env("TWINNING_TRAIN_LEASE", "30") or 30))
     # Seconds `twinning rescore --queue` / `train --queue` wait for a worker to pick a job up before giving up.
     QUEUE_PICKUP_TIMEOUT_S: float = field(
         default_factory=lambda: float(_env("TWINNING_QUEUE_PICKUP_TIMEOUT", "60") or 60)

@@ -10,7 +10,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -66,8 +67,20 @@ def chunks(ids: Sequence[int], size: int) -> list[list[int]]:
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
-def start(engine: Engine, settings: Settings, matchers: MatcherService, job_id: str, dispatch: ChunkDispatcher) -> None:
-    """The dispatcher: open (or reuse) the job's score set, then hand every unfinished chunk to ``dispatch``."""
+def start(
+    engine: Engine,
+    settings: Settings,
+    matchers: MatcherService,
+    job_id: str,
+    dispatch: ChunkDispatcher,
+    window: int | None = None,
+) -> None:
+    """The dispatcher: open (or reuse) the job's score set, fix the job's list of cities, then hand the first
+    ``window`` unfinished chunks to ``dispatch`` (all of them when ``window`` is None: in-process runs).
+
+    With a window, each finished chunk hands on the next one of its lane (:func:`successor`): at most ``window``
+    chunks of a job wait in the queue, so a chunk requeued at the back after its worker died waits behind at most
+    ``window - 1`` others, not behind the rest of the job."""
     with Session(engine, expire_on_commit=False) as session:
         job = crud.get_job(session, job_id=job_id)
         if job.state in {"succeeded", "failed"}:
@@ -86,6 +99,8 @@ def start(engine: Engine, settings: Settings, matchers: MatcherService, job_id: 
             session.add(score_set)
             session.flush()
             job.score_set_id = score_set.id
+        if job.params.get("city_ids") is None:  # a scope's cities, fixed now: chunks must not shift under the lanes
+            job.params = {**job.params, "city_ids": ids}
         job.state = "running"
         job.total = len(ids)
         job.started_at = job.started_at or utcnow()
@@ -96,9 +111,24 @@ def start(engine: Engine, settings: Settings, matchers: MatcherService, job_id: 
     if not parts:
         finish(engine, job_id)
         return
-    for n, part in enumerate(parts):
+    pending = [n for n in range(len(parts)) if n not in finished]
+    for n in pending if window is None else pending[:window]:
+        dispatch(job_id, n, parts[n])
+
+
+def successor(engine: Engine, settings: Settings, job_id: str, chunk: int, window: int) -> tuple[int, list[int]] | None:
+    """The chunk that finished chunk ``chunk`` hands on: the first unfinished one of its lane (``chunk + window``,
+    ``chunk + 2 * window``, …), or None. Idempotent: a redelivered finished chunk hands on the same successor."""
+    with Session(engine) as session:
+        job = crud.find_job(session, job_id=job_id)
+        if job is None or job.state in {"succeeded", "failed"}:
+            return None
+        parts = chunks(job_city_ids(session, job), settings.RESCORE_CHUNK)
+        finished = crud.done_chunks(session, job_id=job_id)
+    for n in range(chunk + window, len(parts), window):
         if n not in finished:
-            dispatch(job_id, n, part)
+            return n, parts[n]
+    return None
 
 
 def run_chunk(engine: Engine, matchers: MatcherService, job_id: str, chunk: int, city_ids: list[int]) -> int:
@@ -253,6 +283,52 @@ def nightly_job(engine: Engine, day: date) -> tuple[str, bool]:
             session.rollback()
             return job_id, False
     return job_id, True
+
+
+@contextmanager
+def lease(engine: Engine, job_id: str, owner: str, seconds: float) -> Iterator[bool]:
+    """Hold the job's lease while the block runs (yields False, holding nothing, when another owner's lease is
+    live). A thread renews it every third of ``seconds``, so a job that outlives the queue's visibility timeout is
+    not run twice: a duplicate delivery finds the lease live and waits; if the holder died, the lease lapses
+    within ``seconds`` and the duplicate takes over."""
+    with Session(engine) as session:
+        held = crud.claim_lease(session, job_id=job_id, owner=owner, now=time.time(), seconds=seconds)
+    if not held:
+        yield False
+        return
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(seconds / 3):
+            try:
+                with Session(engine) as s:
+                    crud.claim_lease(s, job_id=job_id, owner=owner, now=time.time(), seconds=seconds)
+            except Exception:  # a database blip: the next renewal tries again
+                log.warning("job %s: could not renew its lease", job_id, exc_info=True)
+
+    thread = threading.Thread(target=renew, name=f"lease-{job_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield True
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def train_then_rescore(engine: Engine, settings: Settings, matchers: MatcherService, job_id: str) -> str | None:
+    """A train job, redone safely: fit and save the model unless done, then return the re-scoring job that applies
+    it (made once, linked from the train job), or None when the train job failed."""
+    from api.domain.training import run_train_job
+
+    with Session(engine) as session:
+        job = crud.get_job(session, job_id=job_id)
+        state, follow = job.state, (job.result or {}).get("rescore_job")
+    if follow is not None:
+        return str(follow)
+    if state == "failed":
+        return None
+    run_train_job(engine, settings, job_id)
+    return rescore_after_training(engine, matchers, job_id)
 
 
 def link_followup(session: Session, train_job_id: str, rescore_job_id: str) -> None:
