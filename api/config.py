@@ -79,6 +79,10 @@ class Settings:
     MAX_CONTENT_LENGTH: int = field(default_factory=lambda: int(_env("TWINNING_MAX_BODY_BYTES", "1048576") or 1048576))
     # Seconds to wait for a database connection (connect and pool checkout) before answering 503.
     DB_TIMEOUT_S: float = field(default_factory=lambda: float(_env("TWINNING_DB_TIMEOUT", "2") or 2))
+    # Conference mode: seconds the scheduler may take (it keeps the best schedule found at the limit).
+    CONFERENCE_TIME_LIMIT: float = field(
+        default_factory=lambda: float(_env("TWINNING_CONFERENCE_TIME_LIMIT", "10") or 10)
+    )
     MAX_PAGE_SIZE: ClassVar[int] = MAX_PAGE_SIZE  # one constant, not per app: the API schemas are built at import
     TESTING: bool = False
 

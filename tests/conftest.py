@@ -67,6 +67,7 @@ def reset_db(engine: Engine) -> None:
     """Back to the seeded state: no jobs or score sets, demo profiles only, seed partnerships and cities only."""
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(VOLATILE_TABLES)} RESTART IDENTITY CASCADE"))
+        conn.execute(text("DELETE FROM conference WHERE NOT illustrative"))  # conference mode; the seeded demo stays
         # Accounts and matches (TRUNCATE is how tests reset the append-only audit table: its trigger refuses DELETE).
         conn.execute(text('TRUNCATE matchevent, match, apitoken, loginattempt, "user" RESTART IDENTITY CASCADE'))
         conn.execute(text("DELETE FROM profile"))

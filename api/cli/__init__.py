@@ -24,6 +24,7 @@ COMMANDS = {
     "users": "api.cli.users:users_group",
     "matches": "api.cli.users:matches_group",
     "bench": "api.cli.bench:bench_group",
+    "conference": "api.cli.conference:conference_group",
 }
 
 

@@ -20,7 +20,7 @@ def serve(host: str, port: int, threads: int, no_seed: bool) -> None:
     from waitress import create_server
 
     from api.data.seeding import is_seeded, load_all
-    from api.domain.bootstrap import demo_accounts, first_start
+    from api.domain.bootstrap import demo_accounts, first_start, schedule_demo_conference
 
     app = make_app()
     svc = app.extensions["twinning"]
@@ -34,6 +34,7 @@ def serve(host: str, port: int, threads: int, no_seed: bool) -> None:
         )
     first_start(app, echo=click.echo)
     demo_accounts(app, echo=click.echo)
+    schedule_demo_conference(app, echo=click.echo)
     logging.getLogger("waitress").setLevel(logging.WARNING)
     server = create_server(app, host=host, port=port, threads=threads, ident="twinning")  # bound from here on
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"

@@ -194,3 +194,13 @@ class MatchEvent(SQLModel, table=True):
     to_status: str = Field(max_length=20)
     note: str = Field(default="", max_length=5000)
     at: datetime = Field(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------- conference mode (tables in their own module)
+from api.data.conference_models import (  # noqa: E402, F401  (registers the tables with the metadata)
+    Conference,
+    ConferenceMeeting,
+    ConferenceSlot,
+    Delegation,
+    Wish,
+)

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
 
 from api.data.text import fold
 from seed.readers import (
@@ -125,9 +126,14 @@ def load_all(engine: Engine, *, demo: bool = True, progress: Callable[[str], Non
             ["city_a_id", "city_b_id"],
         )
         n_profiles = load_demo_profiles(conn, now) if demo else 0
+        if demo:
+            from api.data.conference_seed import load_demo_conference
+
+            load_demo_conference(conn)
         counts = (
             conn.execute(select(func.count()).select_from(Country)).scalar_one(),
-            conn.execute(select(func.count()).select_from(City)).scalar_one(),
+            # gazetteer cities (custom places such as the demo conference's provinces are not counted)
+            conn.execute(select(func.count()).select_from(City).where(col(City.is_custom).is_(False))).scalar_one(),
             conn.execute(select(func.count()).select_from(Partnership)).scalar_one(),
         )
     return SeedReport(counts[0], counts[1], counts[2], n_profiles)

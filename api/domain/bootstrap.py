@@ -10,7 +10,9 @@ from typing import Any
 
 from sqlmodel import Session
 
+from api.data import conferences as conference_data
 from api.data import crud
+from api.domain import conferences
 from api.domain.queue import QueueUnavailable, ping
 from api.errors import Unavailable
 
@@ -69,6 +71,33 @@ def _first_start(app: Any, echo: Callable[[str], None]) -> None:
             f"Computing suggestions for {job.total} active cities in the background (job {job.id}); until it "
             "finishes, suggestions are computed live."
         )
+
+
+def schedule_demo_conference(app: Any, echo: Callable[[str], None] = print) -> threading.Thread | None:
+    """Embedded mode only: schedule the illustrative demo conference in the background when it has no meetings yet,
+    so its grid, agendas and ``.ics`` files are there on the first visit."""
+    svc = app.extensions["twinning"]
+    if not svc.settings.embedded:
+        return None
+    with Session(svc.engine) as session:
+        demo = next((c for c in conference_data.list_conferences(session) if c.illustrative), None)
+        if demo is None or demo.id is None or conference_data.conference_meetings(session, conference_id=demo.id):
+            return None
+        conference_id = demo.id
+
+    def run() -> None:
+        try:
+            with Session(svc.engine, expire_on_commit=False) as session:
+                conferences.schedule(
+                    session, None, svc.matchers, conference_id, time_limit=svc.settings.CONFERENCE_TIME_LIMIT
+                )
+        except Exception:  # the demo is a convenience: a failure is logged, the service goes on
+            log.exception("could not schedule the demo conference %s", conference_id)
+
+    echo(f"Scheduling the demo conference's one-to-one meetings in the background (conference {conference_id}).")
+    thread = threading.Thread(target=run, name="demo-conference", daemon=True)
+    thread.start()
+    return thread
 
 
 def demo_accounts(app: Any, echo: Callable[[str], None] = print) -> None:

@@ -95,4 +95,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> TwinningOpenAPI:
     app.register_api(users.bp)
     init_console(app)
 
+    from api.web.routes import conferences
+
+    app.register_api(conferences.bp)
+
     return app

@@ -12,7 +12,7 @@ from api.config import MAX_PAGE_SIZE, Settings
 from api.data import accounts as store
 from api.data.models import ApiToken
 from api.domain.accounts import create_user, issue_token, revoke_tokens
-from api.errors import BY_STATUS, Conflict, Invalid, NotFound, TwinningError, Unavailable
+from api.errors import BY_STATUS, Invalid, NotFound, TwinningError
 from tests.conftest import bearer
 
 SUZHOU, MIAMI = 1886760, 4164138
@@ -90,22 +90,14 @@ def test_domain_errors_raised_by_the_data_layer(app: Any) -> None:
 
     with Session(app.extensions["twinning"].engine) as s:
         with pytest.raises(NotFound):
-            crud.get_city(s, UNKNOWN)
+            crud.get_city(s, city_id=UNKNOWN)
         with pytest.raises(Invalid) as e:
             crud.referenced_city(s, city_id=UNKNOWN, field="partner")
         assert e.value.field == "partner"
         with pytest.raises(NotFound):
-            crud.get_job(s, "nope")
+            crud.get_job(s, job_id="nope")
         with pytest.raises(Invalid):
             revoke_tokens(s)
-
-
-def test_the_deprecated_api_error_makes_the_domain_class() -> None:
-    from api.web.errors import ApiError
-
-    e = ApiError(503, "the job queue is unavailable", service="redis")
-    assert isinstance(e, Unavailable) and e.extra == {"service": "redis"}
-    assert isinstance(ApiError(409, "x"), Conflict)
 
 
 def test_one_page_size_cap() -> None:
