@@ -160,6 +160,10 @@ def run_chunk(engine: Engine, matchers: MatcherService, job_id: str, chunk: int,
         crud.replace_suggestions(session, score_set_id=job.score_set_id, city_ids=city_ids, rows=records)
         done = crud.record_chunk(session, job_id=job_id, chunk=chunk, size=len(city_ids))
         session.commit()
+        # Count again after committing: of two last chunks committing at once, neither counts the other's row
+        # inside its own transaction, but the later one's recount sees both, so the job is always finished.
+        done = crud.record_chunk(session, job_id=job_id, chunk=chunk, size=len(city_ids))
+        session.commit()
         total = job.total
     if done >= total:
         finish(engine, job_id)

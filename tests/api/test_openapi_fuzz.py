@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.conftest import REDIS_URL, bearer, make_test_app
 
 SUZHOU = 1886760
-EXAMPLES = int(os.environ.get("TWINNING_FUZZ_EXAMPLES", "10"))  # per operation, mode and role
+EXAMPLES = int(os.environ.get("TWINNING_FUZZ_EXAMPLES", "6"))  # per operation, mode and role
 NO_INPUT = {"GET /api/v1/sectors", "GET /api/v1/me", "POST /api/v1/jobs/train"}
 CHECKS = [
     not_a_server_error,
