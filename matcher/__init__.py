@@ -1,7 +1,7 @@
 """Pure scoring for Twinning: numpy, scipy, pandas and scikit-learn only (no web, database or queue)."""
 
 from .features import CityTable, CountryTable, ProfileData
-from .model import COMPONENTS, DEFAULT_WEIGHTS, Filters, SectorFit, Suggestion, TwinningMatcher
+from .model import COMPONENTS, DEFAULT_WEIGHTS, Filters, RankedCandidate, SectorFit, TwinningMatcher
 from .sectors import SECTOR_KEYS, SECTOR_LABELS, SECTORS
 
 __all__ = [
@@ -15,6 +15,6 @@ __all__ = [
     "Filters",
     "ProfileData",
     "SectorFit",
-    "Suggestion",
+    "RankedCandidate",
     "TwinningMatcher",
 ]

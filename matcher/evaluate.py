@@ -1,33 +1,44 @@
-"""Evaluation harness for partnership link prediction.
+"""The one evaluation path of Twinning: held-out real partnerships, ranked by every ranker.
 
-Protocol (see docs/evaluation.md):
+:func:`evaluate_split` evaluates one TRAIN/TEST split, :func:`evaluate_kfold` runs it on every fold of a k-fold
+split of one pair table and reports mean and standard deviation, :func:`format_table` prints either result.
+``twinning evaluate`` (one split, or k-fold with ``--folds``) calls them. Protocol (see docs/evaluation.md):
 
 * every ranker is fitted on TRAIN only;
-* each TEST pair ``(a, b)`` whose two cities are in the gazetteer gives two
-  queries, ``a -> b`` and ``b -> a``;
-* for a query ``a -> b`` every gazetteer city is a candidate except ``a`` itself
-  and ``a``'s TRAIN partners;
-* ``rank(b) = 1 + #{candidates scored strictly higher than b}
-  + #{other candidates scored exactly equal to b}`` (ties are broken against b);
-* per ranker we report ``hit@k`` (share of queries with ``rank <= k``), the
-  MRR (mean of ``1 / rank``), the median rank and the number of queries.
+* each TEST pair ``(a, b)`` whose two cities are in the gazetteer gives two queries, ``a -> b`` and ``b -> a``;
+* for a query ``a -> b`` every gazetteer city is a candidate except ``a`` itself and ``a``'s TRAIN partners;
+* ``rank(b) = 1 + #{candidates scored strictly higher than b} + #{other candidates scored exactly equal to b}``
+  (ties are broken against b);
+* per ranker we report ``hit@k`` (share of queries with ``rank <= k``), the MRR (mean of ``1 / rank``), the
+  median rank and the number of queries.
 
-A query whose target is already a TRAIN partner of its source (the pair is in
-both tables) has no defined rank and is skipped; ``skipped`` counts them.
-Scoring is vectorised: each ranker scores a batch of sources against all
+Rows:
+
+* ``twinning`` — :class:`~matcher.model.TwinningRanker`: the served score of a pair of cities without profiles
+  (the learned partnership likelihood on the log scale of the ``likelihood`` component);
+* ``served`` — the list an official sees: the ``twinning`` scores through the same country cap as suggestions
+  (:func:`~matcher.rank.top_k` with ``max_country_share``). ``hit@k`` counts the target when it is in the
+  diversified top-k served for that k (the cap, ``floor(k × share)`` per country, depends on k). The served rank
+  (MRR, median) is the target's position in the diversified list of the largest k, ``K``; a target beyond that
+  list gets ``K +`` its rank among the remaining candidates in score order (ties against the target);
+* the baselines of :mod:`matcher.baselines`: random, population, popularity, nearest, adamic_adar,
+  country_affinity.
+
+A query whose target is already a TRAIN partner of its source (the pair is in both tables) has no defined rank
+and is skipped; ``skipped`` counts them. Scoring is vectorised: each ranker scores a batch of sources against all
 cities at once and ranks are computed with matrix comparisons.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from matcher.baselines import (
+from .baselines import (
     AdamicAdarRanker,
     CountryAffinityRanker,
     NearestRanker,
@@ -36,17 +47,30 @@ from matcher.baselines import (
     RandomRanker,
     Ranker,
 )
-from matcher.graph import CityIndex, adjacency, pair_positions
+from .features import CountryTable
+from .graph import CityIndex, adjacency, pair_positions
+from .model import TwinningRanker
+from .rank import top_k
 
-__all__ = ["Ranker", "build_queries", "default_rankers", "evaluate", "format_table", "ranks_for"]
+__all__ = [
+    "Ranker",
+    "build_queries",
+    "default_rankers",
+    "evaluate_kfold",
+    "evaluate_split",
+    "format_table",
+    "ranks_for",
+    "served_ranks",
+]
+
+SERVED = "served"
+DEFAULT_MAX_COUNTRY_SHARE = 1 / 3  # as TwinningMatcher.max_country_share
 
 
-def default_rankers(random_state: int = 0) -> dict[str, Ranker]:
-    """The learned ``twinning`` model plus the six baselines, unfitted."""
-    from matcher.likelihood import PartnershipLikelihood
-
+def default_rankers(countries: CountryTable | None = None, random_state: int = 0) -> dict[str, Ranker]:
+    """``twinning`` (the served score, :class:`~matcher.model.TwinningRanker`) and the six baselines, unfitted."""
     return {
-        "twinning": PartnershipLikelihood(random_state=random_state),
+        "twinning": TwinningRanker(countries=countries, random_state=random_state),
         "random": RandomRanker(random_state=random_state),
         "population": PopulationRanker(),
         "popularity": PopularityRanker(),
@@ -59,9 +83,8 @@ def default_rankers(random_state: int = 0) -> dict[str, Ranker]:
 def build_queries(index: CityIndex, train_edges: np.ndarray, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
     """Directed ``(source, target)`` gazetteer positions for the TEST pairs.
 
-    Returns ``(sources, targets, skipped)``. Pairs with a city outside the
-    gazetteer or a self-pair are dropped; queries whose target is a TRAIN
-    partner of the source are dropped and counted in ``skipped``.
+    Returns ``(sources, targets, skipped)``. Pairs with a city outside the gazetteer or a self-pair are dropped;
+    queries whose target is a TRAIN partner of the source are dropped and counted in ``skipped``.
     """
     a = index.positions(test["geonameid_a"].to_numpy(), strict=False)
     b = index.positions(test["geonameid_b"].to_numpy(), strict=False)
@@ -76,13 +99,8 @@ def build_queries(index: CityIndex, train_edges: np.ndarray, test: pd.DataFrame)
     return src[~known], tgt[~known], int(known.sum())
 
 
-def ranks_for(scores: np.ndarray, sources: np.ndarray, targets: np.ndarray, excluded: list[np.ndarray]) -> np.ndarray:
-    """Protocol ranks of ``targets`` given a ``(m, n)`` score matrix.
-
-    ``excluded[i]`` are the candidate positions removed for query ``i`` (TRAIN
-    partners); the source itself is always removed. Non-finite scores count as
-    the lowest possible score.
-    """
+def _candidate_scores(scores: np.ndarray, sources: np.ndarray, excluded: list[np.ndarray]) -> np.ndarray:
+    """Scores with non-candidates (the source, its TRAIN partners) set to NaN and non-finite scores to -inf."""
     s = np.array(scores, dtype=np.float64, copy=True)
     s[~np.isfinite(s)] = -np.inf
     m = len(sources)
@@ -90,93 +108,241 @@ def ranks_for(scores: np.ndarray, sources: np.ndarray, targets: np.ndarray, excl
     cols = np.concatenate(excluded) if excluded else np.zeros(0, dtype=np.int64)
     s[rows, cols.astype(np.int64)] = np.nan  # NaN compares False: drops the candidate
     s[np.arange(m), sources] = np.nan
-    t = s[np.arange(m), targets][:, None]
+    return s
+
+
+def ranks_for(scores: np.ndarray, sources: np.ndarray, targets: np.ndarray, excluded: list[np.ndarray]) -> np.ndarray:
+    """Protocol ranks of ``targets`` given a ``(m, n)`` score matrix.
+
+    ``excluded[i]`` are the candidate positions removed for query ``i`` (TRAIN partners); the source itself is
+    always removed. Non-finite scores count as the lowest possible score.
+    """
+    s = _candidate_scores(scores, sources, excluded)
+    t = s[np.arange(len(sources)), targets][:, None]
     higher = (s > t).sum(axis=1)
     equal = (s == t).sum(axis=1) - 1  # minus the target itself
     return (1 + higher + equal).astype(np.int64)
 
 
-def _summary(ranks: np.ndarray, ks: tuple[int, ...]) -> dict[str, float]:
-    out: dict[str, float] = {}
+def served_ranks(
+    scores: np.ndarray,
+    sources: np.ndarray,
+    targets: np.ndarray,
+    excluded: list[np.ndarray],
+    groups: np.ndarray,
+    ks: Sequence[int],
+    max_country_share: float = DEFAULT_MAX_COUNTRY_SHARE,
+) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """Where each target lands in the country-capped list served from ``scores`` (see the module doc).
+
+    Returns ``({k: bool array "target in the top-k served for k"}, served rank)``; ``groups`` is the country
+    of every city (the cap applies per group).
+    """
+    s = _candidate_scores(scores, sources, excluded)
+    full = ranks_for(scores, sources, targets, excluded)
+    big = max(ks)
+    hits = {k: np.zeros(len(sources), bool) for k in ks}
+    rank = np.zeros(len(sources), np.int64)
+    for q in range(len(sources)):
+        allowed = ~np.isnan(s[q])
+        row = np.where(allowed, s[q], -np.inf)
+        lists = {k: top_k(row, k, allowed, groups=groups, max_group_share=max_country_share) for k in ks}
+        for k, picked in lists.items():
+            hits[k][q] = bool(np.any(picked == targets[q]))
+        where = np.flatnonzero(lists[big] == targets[q])
+        if len(where):
+            rank[q] = 1 + int(where[0])
+        else:  # beyond the list: K + rank among the candidates not listed (those listed ahead of it leave)
+            ahead = int(np.sum(row[lists[big]] >= row[targets[q]]))
+            rank[q] = big + full[q] - ahead
+    return hits, rank
+
+
+def _summary(ranks: np.ndarray, ks: Sequence[int], hits: Mapping[int, np.ndarray] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for k in ks:
-        out[f"hit@{k}"] = float(np.mean(ranks <= k)) if len(ranks) else float("nan")
+        inside = hits[k] if hits is not None else ranks <= k
+        out[f"hit@{k}"] = float(np.mean(inside)) if len(ranks) else float("nan")
     out["mrr"] = float(np.mean(1.0 / ranks)) if len(ranks) else float("nan")
     out["median_rank"] = float(np.median(ranks)) if len(ranks) else float("nan")
     out["queries"] = int(len(ranks))
     return out
 
 
-def evaluate(
+def evaluate_split(
     cities: pd.DataFrame,
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    ks: tuple[int, ...] = (10, 50),
+    countries: CountryTable | None,
+    train_pairs: pd.DataFrame,
+    test_pairs: pd.DataFrame,
+    *,
+    ks: Sequence[int] = (10, 50),
     rankers: Mapping[str, Ranker] | None = None,
+    served_from: str | None = "twinning",
+    max_country_share: float = DEFAULT_MAX_COUNTRY_SHARE,
+    random_state: int = 0,
     progress: Callable[[int, int], None] | None = None,
     batch_size: int = 256,
     return_ranks: bool = False,
-) -> dict:
-    """Fit every ranker on ``train`` and rank the ``test`` pairs (both directions).
+) -> dict[str, Any]:
+    """Fit every ranker on ``train_pairs`` and rank the ``test_pairs`` (both directions) among all ``cities``.
 
-    Returns ``{"queries": N, "skipped": S, "rankers": {name: {"hit@k": ...,
-    "mrr": ..., "median_rank": ..., "queries": N, "fit_seconds": ...,
-    "score_seconds": ...}}}``; with ``return_ranks`` also ``"sources"``,
-    ``"targets"`` (gazetteer geonameids) and a ``"ranks"`` array per ranker.
-    ``progress(done, total)`` is called after every batch, where ``total`` is
-    the number of queries times the number of rankers.
+    ``rankers`` defaults to :func:`default_rankers` (``countries``, ``random_state``). When ``served_from`` names
+    one of them, a ``served`` row is added right after it: the same scores through the country cap
+    ``max_country_share`` (see the module doc). Returns a JSON-ready dict::
+
+        {"queries": N, "skipped": S, "ks": [...], "max_country_share": ..., "served_from": "twinning",
+         "rankers": {name: {"hit@k": ..., "mrr": ..., "median_rank": ..., "queries": N,
+                            "fit_seconds": ..., "score_seconds": ...}}}
+
+    With ``return_ranks`` it also holds ``"sources"``, ``"targets"`` (geonameids) and a ``"ranks"`` array per
+    ranker (not JSON-ready). ``progress(done, total)`` is called after every batch of every ranker.
     """
-    ks = tuple(int(k) for k in ks)
-    if rankers is None:
-        rankers = default_rankers()
+    ks = tuple(sorted({int(k) for k in ks}))
+    if not ks or ks[0] < 1:
+        raise ValueError("ks must hold positive cut-offs")
+    rankers = dict(rankers) if rankers is not None else default_rankers(countries, random_state)
+    if served_from is not None and served_from not in rankers:
+        raise ValueError(f"served_from={served_from!r} is not one of the rankers {sorted(rankers)}")
     index = CityIndex.from_frame(cities)
-    train_edges = pair_positions(index, train)
-    src, tgt, skipped = build_queries(index, train_edges, test)
+    train_edges = pair_positions(index, train_pairs)
+    src, tgt, skipped = build_queries(index, train_edges, test_pairs)
     adj = adjacency(index.n, train_edges)
     excluded_all = [adj.indices[adj.indptr[r] : adj.indptr[r + 1]] for r in src]
     src_ids = index.geonameids[src]
-    total = len(src) * len(rankers)
-    done = 0
-    result: dict = {"queries": int(len(src)), "skipped": skipped, "rankers": {}}
+    total, done = len(src) * len(rankers), 0
+    result: dict[str, Any] = {
+        "queries": int(len(src)),
+        "skipped": skipped,
+        "ks": list(ks),
+        "max_country_share": float(max_country_share),
+        "served_from": served_from,
+        "rankers": {},
+    }
     if return_ranks:
-        result["sources"] = src_ids
-        result["targets"] = index.geonameids[tgt]
+        result["sources"], result["targets"] = src_ids, index.geonameids[tgt]
     for name, ranker in rankers.items():
         t0 = time.perf_counter()
-        ranker.fit(cities, train)
+        ranker.fit(cities, train_pairs)
         fit_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        serve = name == served_from
         ranks = np.zeros(len(src), dtype=np.int64)
+        served = np.zeros(len(src), dtype=np.int64)
+        served_hits = {k: np.zeros(len(src), bool) for k in ks}
+        score_s = serve_s = 0.0
         for start in range(0, len(src), batch_size):
             sl = slice(start, start + batch_size)
+            t0 = time.perf_counter()
             scores = np.asarray(ranker.score_sources(src_ids[sl].tolist()))
             if scores.shape != (len(src_ids[sl]), index.n):
                 raise ValueError(f"{name}: score_sources returned shape {scores.shape}")
             ranks[sl] = ranks_for(scores, src[sl], tgt[sl], excluded_all[sl])
+            score_s += time.perf_counter() - t0
+            if serve:
+                t0 = time.perf_counter()
+                hits, served[sl] = served_ranks(
+                    scores, src[sl], tgt[sl], excluded_all[sl], index.country, ks, max_country_share
+                )
+                for k in ks:
+                    served_hits[k][sl] = hits[k]
+                serve_s += time.perf_counter() - t0
             done += len(src_ids[sl])
             if progress is not None:
                 progress(done, total)
-        summary: dict[str, Any] = dict(_summary(ranks, ks))
-        summary["fit_seconds"] = fit_s
-        summary["score_seconds"] = time.perf_counter() - t0
-        if return_ranks:
-            summary["ranks"] = ranks
-        result["rankers"][name] = summary
+        rows: dict[str, tuple[np.ndarray, dict[int, np.ndarray] | None, float, float]]
+        rows = {name: (ranks, None, fit_s, score_s)}
+        if serve:
+            rows[SERVED] = (served, served_hits, 0.0, serve_s)
+        for row, (r, h, f_s, s_s) in rows.items():
+            summary = _summary(r, ks, h)
+            summary["fit_seconds"], summary["score_seconds"] = f_s, s_s
+            if return_ranks:
+                summary["ranks"] = r
+            result["rankers"][row] = summary
     return result
 
 
-def format_table(result: dict) -> str:
-    """Readable fixed-width table, one row per ranker (metrics as columns)."""
-    rankers: dict = result["rankers"]
+def evaluate_kfold(
+    cities: pd.DataFrame,
+    countries: CountryTable | None,
+    pairs: pd.DataFrame,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    only_folds: Sequence[int] | None = None,
+    max_test_pairs: int | None = None,
+    on_fold: Callable[[int, dict[str, Any]], None] | None = None,
+    **split_kwargs: Any,
+) -> dict[str, Any]:
+    """K-fold cross-validation over one pair table with :func:`evaluate_split` on every fold.
+
+    The pairs are shuffled with ``seed`` and cut into ``folds`` folds; each fold (or each of ``only_folds``) is
+    TEST once and the others are TRAIN. ``max_test_pairs`` subsamples each TEST fold. ``split_kwargs`` go to
+    :func:`evaluate_split` (``ks``, ``rankers``, ``max_country_share``, ``progress``, ``batch_size`` ...); its
+    ``random_state`` is ``seed``. ``on_fold(i, result)`` is called after each fold. Returns a JSON-ready dict::
+
+        {"folds": F, "seed": seed, "folds_run": [...], "queries_per_fold": [...], "ks": [...],
+         "rankers": {name: {metric: {"mean": ..., "std": ...}}}, "per_fold": [evaluate_split result, ...]}
+    """
+    split_kwargs.setdefault("random_state", seed)
+    rng = np.random.default_rng(seed)
+    parts = np.array_split(rng.permutation(len(pairs)), folds)
+    run = list(only_folds) if only_folds is not None else list(range(folds))
+    per_fold = []
+    for i in run:
+        test = pairs.iloc[parts[i]]
+        if max_test_pairs is not None and len(test) > max_test_pairs:
+            test = test.sample(n=max_test_pairs, random_state=seed)
+        train = pairs.iloc[np.concatenate([p for j, p in enumerate(parts) if j != i])]
+        res = evaluate_split(cities, countries, train, test, **split_kwargs)
+        per_fold.append(res)
+        if on_fold is not None:
+            on_fold(i, res)
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for name in per_fold[0]["rankers"] if per_fold else ():
+        metrics = [m for m, v in per_fold[0]["rankers"][name].items() if isinstance(v, float)]
+        summary[name] = {}
+        for m in metrics:
+            v = np.array([r["rankers"][name][m] for r in per_fold], dtype=float)
+            summary[name][m] = {"mean": float(v.mean()), "std": float(v.std())}
+    return {
+        "folds": folds,
+        "seed": seed,
+        "folds_run": run,
+        "queries_per_fold": [r["queries"] for r in per_fold],
+        "ks": per_fold[0]["ks"] if per_fold else [],
+        "rankers": summary,
+        "per_fold": per_fold,
+    }
+
+
+def format_table(result: Mapping[str, Any]) -> str:
+    """Fixed-width table, one row per ranker: metrics of :func:`evaluate_split`, or mean ± std of
+    :func:`evaluate_kfold`, plus fit and scoring seconds."""
+    rankers: Mapping[str, Any] = result["rankers"]
     if not rankers:
         return "(no rankers)"
     first = next(iter(rankers.values()))
-    metrics = [k for k in first if k.startswith("hit@")] + ["mrr", "median_rank"]
-    header = f"{'ranker':<18}" + "".join(f"{m:>13}" for m in metrics)
-    lines = [f"queries: {result.get('queries', '?')}", header, "-" * len(header)]
+    metrics = [m for m in first if m.startswith("hit@")] + ["mrr", "median_rank"]
+    cv = isinstance(first["mrr"], Mapping)
+    width = 20 if cv else 13
+
+    def cell(m: str, v: Any) -> str:
+        if cv:
+            fmt = "{:.1f} ± {:.1f}" if m == "median_rank" else "{:.4f} ± {:.4f}"
+            return f"{fmt.format(v['mean'], v['std']):>{width}}"
+        return f"{v:>{width}.1f}" if m == "median_rank" else f"{v:>{width}.4f}"
+
+    def seconds(v: Any) -> float:
+        return float(v["mean"] if cv else v)
+
+    header = f"{'ranker':<18}" + "".join(f"{m:>{width}}" for m in metrics) + f"{'fit s':>9}{'score s':>9}"
+    if cv:
+        head = f"{result['folds']}-fold CV (seed {result['seed']}), queries per fold: {result['queries_per_fold']}"
+    else:
+        head = f"queries: {result.get('queries', '?')}"
+    lines = [head, header, "-" * len(header)]
     for name, vals in rankers.items():
-        cells = []
-        for m in metrics:
-            v = vals.get(m, float("nan"))
-            cells.append(f"{v:>13.1f}" if m == "median_rank" else f"{v:>13.4f}")
-        lines.append(f"{name:<18}" + "".join(cells))
+        cells = "".join(cell(m, vals[m]) for m in metrics)
+        timing = f"{seconds(vals['fit_seconds']):>9.1f}{seconds(vals['score_seconds']):>9.1f}"
+        lines.append(f"{name:<18}{cells}{timing}")
     return "\n".join(lines)

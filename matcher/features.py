@@ -15,7 +15,6 @@ import pandas as pd
 
 from .sectors import SECTOR_INDEX, SECTOR_KEYS
 
-EARTH_RADIUS_KM = 6371.0088
 MIN_POPULATION = 1_000.0
 
 
@@ -180,12 +179,3 @@ class CityTable:
     def language_mask(self, languages: frozenset[str]) -> np.ndarray:
         """Boolean mask over country indices whose official languages include any of ``languages``."""
         return np.array([bool(langs & languages) for langs in self.country_languages], bool)
-
-
-def haversine_km(lat1: float, lon1: float, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
-    """Great-circle distance from one point to many, in kilometres."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dphi = p2 - p1
-    dlmb = np.radians(lon2 - lon1)
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))

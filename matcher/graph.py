@@ -16,17 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-EARTH_RADIUS_KM = 6371.0088
-
-
-def read_cities(path: str) -> pd.DataFrame:
-    """Read the GeoNames gazetteer (``keep_default_na=False``: "NA" is Namibia)."""
-    return pd.read_csv(path, keep_default_na=False)
-
-
-def read_pairs(path: str) -> pd.DataFrame:
-    """Read a partnership table (only ``geonameid_a``/``geonameid_b`` are used)."""
-    return pd.read_csv(path, keep_default_na=False)
+from .geo import haversine_km
 
 
 @dataclass
@@ -38,7 +28,7 @@ class CityIndex:
         country: integer country code per city (index into ``countries``).
         countries: sorted ISO country codes.
         population: population (float, >= 0).
-        lat_rad, lon_rad: coordinates in radians.
+        lat, lon: coordinates in degrees.
         pop_rank: 1-based rank of the city by population inside its country
             (1 = biggest city of the country). Capitals and the biggest cities
             of a country attract most partnerships, so this is a key prior.
@@ -49,8 +39,8 @@ class CityIndex:
     country: np.ndarray
     countries: np.ndarray
     population: np.ndarray
-    lat_rad: np.ndarray
-    lon_rad: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
     pop_rank: np.ndarray
     country_size: np.ndarray
     admin1: np.ndarray
@@ -77,8 +67,8 @@ class CityIndex:
             country=country.astype(np.int64),
             countries=countries,
             population=population,
-            lat_rad=np.radians(cities["latitude"].to_numpy(dtype=float)),
-            lon_rad=np.radians(cities["longitude"].to_numpy(dtype=float)),
+            lat=cities["latitude"].to_numpy(dtype=float),
+            lon=cities["longitude"].to_numpy(dtype=float),
             pop_rank=pop_rank,
             country_size=country_size,
             admin1=admin1.astype(np.int64),
@@ -113,19 +103,8 @@ class CityIndex:
         return -1
 
     def distance_km(self, rows: np.ndarray) -> np.ndarray:
-        """Great-circle (haversine) distance from the cities at ``rows`` to all cities."""
-        return haversine_km(self.lat_rad[rows], self.lon_rad[rows], self.lat_rad, self.lon_rad)
-
-
-def haversine_km(lat1: np.ndarray | float, lon1: np.ndarray | float, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
-    """Haversine distances, ``(m, n)`` for ``m`` sources (radians) and ``n`` targets."""
-    la1 = np.atleast_1d(np.asarray(lat1, dtype=float))[:, None]
-    lo1 = np.atleast_1d(np.asarray(lon1, dtype=float))[:, None]
-    h = (
-        np.sin((lat2[None, :] - la1) / 2) ** 2
-        + np.cos(la1) * np.cos(lat2[None, :]) * np.sin((lon2[None, :] - lo1) / 2) ** 2
-    )
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+        """Great-circle distance in km from the cities at ``rows`` to all cities, ``(len(rows), n)``."""
+        return haversine_km(self.lat[rows, None], self.lon[rows, None], self.lat[None, :], self.lon[None, :])
 
 
 def pair_positions(index: CityIndex, pairs: pd.DataFrame) -> np.ndarray:

@@ -31,7 +31,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .features import MIN_POPULATION, CityTable, CountryTable, haversine_km
+from .features import MIN_POPULATION, CityTable, CountryTable
+from .geo import haversine_km
 from .rank import top_k
 from .sectors import SECTOR_KEYS, label
 
@@ -79,7 +80,9 @@ class SectorFit:
 
 
 @dataclass(frozen=True)
-class Suggestion:
+class RankedCandidate:
+    """One candidate partner of a city as the matcher ranks and explains it (stored and served as a suggestion)."""
+
     row: int
     city_id: int
     score: float
@@ -281,7 +284,7 @@ class TwinningMatcher(BaseEstimator):
             mask &= ~np.isin(t.ids, np.fromiter(filters.exclude_ids, np.int64))
         return mask
 
-    def suggest(self, row: int, k: int = 10, filters: Filters | None = None) -> list[Suggestion]:
+    def suggest(self, row: int, k: int = 10, filters: Filters | None = None) -> list[RankedCandidate]:
         """The top ``k`` partners for ``row``, diversified by country unless filtered by country."""
         comps = self.components_batch([row])
         scores = self.blend(comps)[0]
@@ -295,10 +298,12 @@ class TwinningMatcher(BaseEstimator):
         )
         return self._explain_rows(row, picked, comps, scores)
 
-    def suggest_many(self, rows: Sequence[int] | np.ndarray, k: int = 10, batch: int = 64) -> list[list[Suggestion]]:
+    def suggest_many(
+        self, rows: Sequence[int] | np.ndarray, k: int = 10, batch: int = 64
+    ) -> list[list[RankedCandidate]]:
         """Top ``k`` (diversified) suggestions for many cities; scoring is done a batch of rows at a time."""
         rows = np.asarray(rows, np.int64)
-        out: list[list[Suggestion]] = []
+        out: list[list[RankedCandidate]] = []
         for start in range(0, len(rows), batch):
             part = rows[start : start + batch]
             comps = self.components_batch(part)
@@ -312,7 +317,7 @@ class TwinningMatcher(BaseEstimator):
                 out.append(self._explain_rows(int(row), picked, one, scores[q]))
         return out
 
-    def explain(self, row: int, other: int) -> Suggestion:
+    def explain(self, row: int, other: int) -> RankedCandidate:
         """The full explanation of one pair."""
         comps = self.components_batch([row])
         scores = self.blend(comps)[0]
@@ -320,7 +325,7 @@ class TwinningMatcher(BaseEstimator):
 
     def _explain_rows(
         self, row: int, picked: np.ndarray, comps: Mapping[str, np.ndarray], scores: np.ndarray
-    ) -> list[Suggestion]:
+    ) -> list[RankedCandidate]:
         t = self.table_
         dist = haversine_km(t.lat[row], t.lon[row], t.lat[picked], t.lon[picked])
         fits = self.sector_fits(row, picked)
@@ -328,7 +333,7 @@ class TwinningMatcher(BaseEstimator):
         for q, j in enumerate(picked):
             c = {name: round(float(v[0, j]), 4) for name, v in comps.items() if not np.isnan(v[0, j])}
             out.append(
-                Suggestion(
+                RankedCandidate(
                     row=int(j),
                     city_id=int(t.ids[j]),
                     score=round(float(scores[j]), 4),
@@ -415,7 +420,7 @@ def _neighbour_lists(pairs: np.ndarray, n: int) -> list[np.ndarray]:
     return [both[starts[i] : starts[i + 1], 1] for i in range(n)]
 
 
-def describe(s: Suggestion) -> dict[str, Any]:
+def describe(s: RankedCandidate) -> dict[str, Any]:
     """A JSON-ready dict of a suggestion (without the city record)."""
     return {
         "score": s.score,
@@ -428,10 +433,14 @@ def describe(s: Suggestion) -> dict[str, Any]:
 
 
 class TwinningRanker:
-    """The served score as an evaluation ranker (the ``twinning`` row of ``twinning evaluate``).
+    """The served score as an evaluation ranker (the ``twinning`` row of :func:`matcher.evaluate.evaluate_split`).
 
-    Fits the learned partnership likelihood on the training pairs, then scores exactly as suggestions are scored
-    for cities without profiles: the likelihood blended with the gazetteer components, with the same weights.
+    ``fit`` fits the learned :class:`~matcher.likelihood.PartnershipLikelihood` on the training pairs and a
+    :class:`TwinningMatcher` (no profiles) with those pairs as existing partnerships; ``score_sources`` returns
+    :meth:`TwinningMatcher.score_rows`, i.e. exactly the score suggestions get for cities without profiles. With
+    a likelihood present, :meth:`TwinningMatcher.blend` leaves the gazetteer components (``size``, ``context``)
+    unweighted, so that score is the ``likelihood`` component alone — a strictly increasing transform of the
+    learned probability: it ranks candidates as the likelihood model does.
     """
 
     def __init__(

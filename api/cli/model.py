@@ -61,33 +61,41 @@ def train(out: Path | None, queue: bool, no_rescore: bool) -> None:
         click.get_current_context().invoke(rescore, cities=(), scope="active", queue=False)
 
 
-def _read_pairs(path: Path) -> Any:
-    import pandas as pd
+def _pairs(path: Path, param: str) -> Any:
+    from seed.readers import read_pairs
 
-    frame = pd.read_csv(path, keep_default_na=False)
-    missing = {"geonameid_a", "geonameid_b"} - set(frame.columns)
-    if missing:
-        raise click.BadParameter(f"{path} lacks the column(s) {', '.join(sorted(missing))}")
     try:
-        return frame[["geonameid_a", "geonameid_b"]].astype("int64")
-    except (ValueError, TypeError) as e:
-        raise click.BadParameter(f"{path}: geonameid columns must be integers ({e})") from e
+        return read_pairs(path)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint=param) from e
+
+
+LEARNED = ("twinning", "served")
 
 
 @click.command()
 @click.option(
     "--train",
     "train_path",
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Training pairs CSV (geonameid_a, geonameid_b).",
+    help="Training pairs CSV (geonameid_a, geonameid_b); with --test, one held-out split.",
 )
 @click.option(
     "--test",
     "test_path",
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Held-out pairs CSV (geonameid_a, geonameid_b).",
+)
+@click.option(
+    "--folds",
+    type=click.IntRange(2, 50),
+    help="Instead of --train/--test: k-fold cross-validation over --pairs (each fold held out once).",
+)
+@click.option(
+    "--pairs",
+    "pairs_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The pairs of --folds (default: the shipped seed/partnerships_train.csv).",
 )
 @click.option(
     "--cities",
@@ -99,65 +107,105 @@ def _read_pairs(path: Path) -> Any:
     "--k", "ks", type=click.IntRange(1, 10_000), multiple=True, help="hit@k cut-offs; repeatable (default: 10 and 50)."
 )
 @click.option("--ranker", "only", multiple=True, help="Only these rankers (default: all); repeatable.")
-@click.option("--seed", default=0, show_default=True, help="Random seed of the random baseline and the model.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the fold split, the random baseline and the model.")
+@click.option("--max-test-pairs", type=click.IntRange(1), help="Subsample each held-out fold to this many pairs.")
+@click.option(
+    "--json", "as_json", is_flag=True, help='Print one JSON object (rankers under "rankers") instead of a table.'
+)
 def evaluate(
-    train_path: Path,
-    test_path: Path,
+    train_path: Path | None,
+    test_path: Path | None,
+    folds: int | None,
+    pairs_path: Path | None,
     cities_path: Path | None,
     ks: tuple[int, ...],
     only: tuple[str, ...],
     seed: int,
+    max_test_pairs: int | None,
     as_json: bool,
 ) -> None:
-    """Rank held-out real partnerships: every ranker is fitted on TRAIN only and ranks all gazetteer cities.
+    """Rank held-out real partnerships: every ranker is fitted on the training pairs only and ranks all cities.
 
-    For each TEST pair (a, b) with both cities in the gazetteer, in both directions, every city except a and a's
-    TRAIN partners is ranked for a; b's rank is 1 + the candidates scored higher + the other candidates scored
-    equal (ties count against b). Reports hit@k, MRR and median rank for `twinning` (the served score) and the
-    baselines random, population, popularity, nearest, adamic_adar and country_affinity. No other partnership
-    data is read.
+    For each held-out pair (a, b) with both cities in the gazetteer, in both directions, every city except a and
+    a's training partners is ranked for a; b's rank is 1 + the candidates scored higher + the other candidates
+    scored equal (ties count against b). Rows: `twinning` (the learned ranking that suggestions use), `served`
+    (the list an official sees: the same ranking through the country cap) and the baselines random, population,
+    popularity, nearest, adamic_adar and country_affinity. Either one split (--train and --test) or k-fold
+    cross-validation (--folds, over --pairs), which reports mean ± std. The model takes TWINNING_TRAIN_PARAMS,
+    like `twinning train`.
     """
     from tqdm import tqdm
 
     from matcher import CountryTable
-    from matcher.evaluate import default_rankers, format_table
-    from matcher.evaluate import evaluate as run_eval
-    from matcher.model import TwinningRanker
-    from seed.readers import read_cities, read_countries
+    from matcher.evaluate import default_rankers, evaluate_kfold, evaluate_split, format_table
+    from seed.readers import PARTNERSHIPS_FILE, read_cities, read_countries
 
+    if folds is None and (train_path is None or test_path is None):
+        raise click.UsageError("give --train and --test (one split), or --folds (cross-validation)")
+    if folds is not None and (train_path or test_path):
+        raise click.UsageError("--folds replaces --train/--test: give one or the other")
     cities = read_cities(cities_path) if cities_path else read_cities()
-    train_pairs, test_pairs = _read_pairs(train_path), _read_pairs(test_path)
-    rankers: dict[str, Any] = dict(default_rankers(random_state=seed))
     countries = CountryTable.from_records(read_countries().to_dict("records"))
-    rankers["twinning"] = TwinningRanker(countries=countries, random_state=seed)
+    rankers: dict[str, Any] = default_rankers(countries, random_state=seed)
+    from api.config import Settings
+    from matcher.model import TwinningRanker
+
+    train_params = Settings.from_env().TRAIN_PARAMS
+    if train_params:  # the same model parameters as `twinning train` (TWINNING_TRAIN_PARAMS)
+        rankers["twinning"] = TwinningRanker(countries=countries, likelihood_params=train_params, random_state=seed)
     if only:
-        unknown = set(only) - set(rankers)
+        unknown = set(only) - set(rankers) - {"served"}
         if unknown:
             raise click.BadParameter(
                 f"unknown ranker(s) {sorted(unknown)}; one of {sorted(rankers)}", param_hint="--ranker"
             )
-        rankers = {k: v for k, v in rankers.items() if k in only}
+        rankers = {k: v for k, v in rankers.items() if k in only or (k == "twinning" and "served" in only)}
     bar = tqdm(total=None, unit="query", file=sys.stderr, desc="evaluating", disable=None)
 
     def progress(done: int, total: int) -> None:
         bar.total = total
         bar.update(done - bar.n)
 
-    result = run_eval(cities, train_pairs, test_pairs, ks=tuple(ks) or (10, 50), rankers=rankers, progress=progress)
+    common: dict[str, Any] = {
+        "ks": tuple(ks) or (10, 50),
+        "rankers": rankers,
+        "served_from": "twinning" if "twinning" in rankers else None,
+        "progress": progress,
+    }
+    if folds is not None:
+        pairs = _pairs(pairs_path or PARTNERSHIPS_FILE, "--pairs")
+        result = evaluate_kfold(
+            cities, countries, pairs, folds=folds, seed=seed, max_test_pairs=max_test_pairs, **common
+        )
+    else:
+        assert train_path is not None and test_path is not None
+        train_pairs, test_pairs = _pairs(train_path, "--train"), _pairs(test_path, "--test")
+        if max_test_pairs is not None and len(test_pairs) > max_test_pairs:
+            test_pairs = test_pairs.sample(n=max_test_pairs, random_state=seed)
+        result = evaluate_split(cities, countries, train_pairs, test_pairs, random_state=seed, **common)
     bar.close()
     if as_json:
-        slim = {
-            "queries": result["queries"],
-            "skipped": result.get("skipped", 0),
-            "rankers": {n: {k: v for k, v in r.items() if k != "ranks"} for n, r in result["rankers"].items()},
-        }
-        click.echo(json.dumps(slim, indent=2))
+        click.echo(json.dumps(result, indent=2, default=float))
         return
     click.echo(format_table(result))
-    base = {n: r for n, r in result["rankers"].items() if n != "twinning"}
-    if "twinning" in result["rankers"] and base:
-        k = (tuple(ks) or (10, 50))[0]
-        best = max(base, key=lambda n: base[n][f"hit@{k}"])
-        ratio = result["rankers"]["twinning"][f"hit@{k}"] / max(base[best][f"hit@{k}"], 1e-12)
-        click.echo(f"\ntwinning hit@{k} / best baseline ({best}) hit@{k} = {ratio:.2f}")
+    click.echo(_ratios(result, f"hit@{min(common['ks'])}"))
+
+
+def _ratios(result: dict[str, Any], metric: str) -> str:
+    """Each learned row's metric over the best baseline's, per split (folds) or for the one split."""
+    splits = result.get("per_fold") or [result]
+    lines = []
+    for name in LEARNED:
+        if name not in splits[0]["rankers"]:
+            continue
+        parts = []
+        for res in splits:
+            r = res["rankers"]
+            base = {n: v for n, v in r.items() if n not in LEARNED}
+            if not base:
+                continue
+            best = max(base, key=lambda n: base[n][metric])
+            parts.append(f"{r[name][metric] / max(base[best][metric], 1e-12):.2f} ({best})")
+        if parts:
+            lines.append(f"{name} {metric} / best baseline {metric}: " + ", ".join(parts))
+    return "\n" + "\n".join(lines) if lines else ""

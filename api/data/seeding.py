@@ -21,7 +21,7 @@ from seed.readers import (
     DEMO_PROFILES_FILE,
     read_cities,
     read_countries,
-    read_partnerships,
+    read_pairs,
 )
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def load_all(engine: Engine, *, demo: bool = True, progress: Callable[[str], Non
     say = progress or (lambda msg: log.info(msg))
     countries = read_countries()
     cities = read_cities()
-    pairs = read_partnerships()
+    pairs = read_pairs()
     now = utcnow()
     with engine.begin() as conn:
         say(f"countries: {len(countries)}")

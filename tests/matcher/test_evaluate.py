@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 
@@ -17,7 +18,7 @@ from matcher.baselines import (
     PopulationRanker,
     RandomRanker,
 )
-from matcher.evaluate import default_rankers, evaluate, format_table
+from matcher.evaluate import default_rankers, evaluate_kfold, evaluate_split, format_table
 
 IDS = [10, 20, 30, 40, 50, 60]
 
@@ -71,17 +72,20 @@ SCORES = {
 }
 
 
+def _fixed(train: list[tuple[int, int]], test: list[tuple[int, int]], ranker: FixedRanker | None = None, **kw):  # type: ignore[no-untyped-def]
+    """Evaluate the hand-written SCORES (one ranker, "fixed", no served row) on the IDS cities."""
+    rankers = {"fixed": ranker or FixedRanker(SCORES)}
+    return evaluate_split(_cities(IDS), None, _pairs(train), _pairs(test), served_from=None, rankers=rankers, **kw)
+
+
 def test_protocol_ranks_by_hand() -> None:
-    train = _pairs([(10, 20), (30, 10)])
-    test = _pairs([(10, 40), (50, 60), (10, 999)])  # 999 is not in the gazetteer
     calls: list[tuple[int, int]] = []
     ranker = FixedRanker(SCORES)
-    res = evaluate(
-        _cities(IDS),
-        train,
-        test,
+    res = _fixed(
+        [(10, 20), (30, 10)],
+        [(10, 40), (50, 60), (10, 999)],  # 999 is not in the gazetteer
+        ranker,
         ks=(1, 3),
-        rankers={"fixed": ranker},
         progress=lambda d, t: calls.append((d, t)),
         batch_size=3,
         return_ranks=True,
@@ -105,18 +109,14 @@ def test_protocol_ranks_by_hand() -> None:
 
 
 def test_pair_already_in_train_is_skipped() -> None:
-    train = _pairs([(10, 20)])
-    test = _pairs([(20, 10), (50, 60)])
-    res = evaluate(_cities(IDS), train, test, ks=(1,), rankers={"fixed": FixedRanker(SCORES)})
+    res = _fixed([(10, 20)], [(20, 10), (50, 60)], ks=(1,))
     assert res["queries"] == 2
     assert res["skipped"] == 2
 
 
 def test_exclusion_uses_train_partners_of_the_source_only() -> None:
     # 20 is a TRAIN partner of 10, not of 40: it is a candidate for 40
-    train = _pairs([(10, 20)])
-    test = _pairs([(40, 10)])
-    res = evaluate(_cities(IDS), train, test, ks=(1,), rankers={"fixed": FixedRanker(SCORES)}, return_ranks=True)
+    res = _fixed([(10, 20)], [(40, 10)], ks=(1,), return_ranks=True)
     ranks = dict(zip(res["sources"], res["rankers"]["fixed"]["ranks"], strict=True))
     # 40 -> 10: 20 and 30 (2 each) beat 10 (1): rank 3
     assert ranks[40] == 3
@@ -172,12 +172,14 @@ def test_simple_baselines() -> None:
 
 def test_popularity_ties_are_broken_against_the_target() -> None:
     # popularity: for source E (partner D): candidates A, B, C (deg 2), F, G (0)
-    res = evaluate(
+    res = evaluate_split(
         _cities(G_IDS, G_COUNTRIES),
+        None,
         _pairs(G_EDGES),
         _pairs([(5, 1)]),
         ks=(1, 3),
         rankers={"popularity": PopularityRanker()},
+        served_from=None,
         return_ranks=True,
     )
     ranks = dict(zip(res["sources"], res["rankers"]["popularity"]["ranks"], strict=True))
@@ -196,3 +198,83 @@ def test_default_rankers_names() -> None:
         "adamic_adar",
         "country_affinity",
     }
+
+
+# ----------------------------------------------------- served list, k-fold
+S_IDS = [1, 2, 3, 4, 5, 6, 7, 8]
+S_COUNTRIES = ["DE", "US", "US", "US", "FR", "CN", "US", "FR"]
+S_SCORES = {
+    # candidates of 1 by score: 2 (US), 3 (US), 4 (US), 5 (FR), 6 (CN), 7 (US), 8 (FR)
+    1: [0, 9, 8, 7, 6, 5, 4, 3],
+    3: [5, 0, 0, 0, 0, 0, 0, 0],
+    6: [1, 0, 0, 0, 0, 0, 0, 0],
+}
+
+
+def _served(test: list[tuple[int, int]], ks: tuple[int, ...], scores: dict, **kw: float) -> dict:  # type: ignore[type-arg]
+    return evaluate_split(
+        _cities(S_IDS, S_COUNTRIES),
+        None,
+        _pairs([]),
+        _pairs(test),
+        ks=ks,
+        rankers={"twinning": FixedRanker(scores)},
+        return_ranks=True,
+        **kw,
+    )
+
+
+def test_served_row_applies_the_country_cap() -> None:
+    res = _served([(1, 3), (1, 6)], (1, 3), S_SCORES)
+    assert list(res["rankers"]) == ["twinning", "served"]
+    assert list(res["sources"]) == [1, 1, 3, 6] and list(res["targets"]) == [3, 6, 1, 1]
+    tw, served = res["rankers"]["twinning"], res["rankers"]["served"]
+    assert list(tw["ranks"]) == [2, 5, 1, 1]
+    # top-3 served to 1, one city per country (cap floor(3/3) = 1): [2 (US), 5 (FR), 6 (CN)]:
+    # 3 is beyond the list: 3 + its rank among the others by score (first) = 4; 6 is third on the list
+    assert list(served["ranks"]) == [4, 3, 1, 1]
+    assert tw["hit@3"] == served["hit@3"] == pytest.approx(3 / 4)
+    assert served["mrr"] == pytest.approx((1 / 4 + 1 / 3 + 1 + 1) / 4)
+    assert served["mrr"] < tw["mrr"]
+    assert res["served_from"] == "twinning" and res["max_country_share"] == pytest.approx(1 / 3)
+    # without a cap the served list is the twinning list
+    same = _served([(1, 3), (1, 6)], (1, 3), S_SCORES, max_country_share=1.0)["rankers"]
+    assert list(same["served"]["ranks"]) == list(same["twinning"]["ranks"])
+
+
+def test_served_hit_at_k_uses_the_list_served_for_that_k() -> None:
+    # k=1: cap 1 -> [2]; k=6: cap 2 -> 2, 3, 5, 6, 8 and 4 fills the sixth place (only US cities are left);
+    # the list is shown in score order: [2, 3, 4, 5, 6, 8]
+    served = _served([(1, 4)], (1, 6), {**S_SCORES, 4: [1, 0, 0, 0, 0, 0, 0, 0]})["rankers"]["served"]
+    assert list(served["ranks"]) == [3, 1] and served["hit@6"] == 1.0 and served["hit@1"] == 0.5
+
+
+def test_unknown_served_ranker_is_refused() -> None:
+    with pytest.raises(ValueError, match="served_from"):
+        evaluate_split(_cities(IDS), None, _pairs([]), _pairs([(10, 40)]), rankers={"fixed": FixedRanker(SCORES)})
+
+
+def test_kfold_reports_mean_and_std_and_a_table() -> None:
+    pairs = _pairs([(1, 3), (1, 6), (3, 6), (1, 2)])
+    scores = {g: list(np.linspace(1, 0, 8)) for g in S_IDS}
+    folds: list[int] = []
+    res = evaluate_kfold(
+        _cities(S_IDS, S_COUNTRIES),
+        None,
+        pairs,
+        folds=2,
+        seed=3,
+        ks=(1, 3),
+        rankers={"twinning": FixedRanker(scores), "random": RandomRanker(0)},
+        on_fold=lambda i, r: folds.append(i),
+    )
+    assert folds == [0, 1] and res["folds_run"] == [0, 1] and len(res["per_fold"]) == 2
+    assert set(res["rankers"]) == {"twinning", "served", "random"}
+    for name, metrics in res["rankers"].items():
+        for m in ("hit@1", "hit@3", "mrr", "median_rank"):
+            values = [r["rankers"][name][m] for r in res["per_fold"]]
+            assert metrics[m]["mean"] == pytest.approx(np.mean(values))
+            assert metrics[m]["std"] == pytest.approx(np.std(values))
+    json.dumps(res)  # JSON-ready
+    table = format_table(res)
+    assert "2-fold CV (seed 3)" in table and "served" in table and "±" in table

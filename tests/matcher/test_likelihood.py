@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,10 @@ import pytest
 from sklearn.base import clone
 
 from matcher.baselines import RandomRanker
-from matcher.evaluate import evaluate
+from matcher.evaluate import evaluate_split
 from matcher.likelihood import PartnershipLikelihood
+from matcher.model import TwinningRanker
+from matcher.pair_features import STAGE1, STAGE1_FEATURES, STAGE2_FEATURES
 
 COUNTRIES = ["DE", "FR", "PL", "UA", "JP", "US"]
 BLOCKS = {0: 1, 1: 0, 2: 3, 3: 2, 4: 5, 5: 4}  # country -> the country it twins with
@@ -69,12 +72,14 @@ def model(data: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> PartnershipL
 
 def test_beats_random_on_planted_structure(data: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> None:
     cities, train, test = data
-    res = evaluate(
+    res = evaluate_split(
         cities,
+        None,
         train,
         test,
         ks=(10,),
         rankers={"twinning": PartnershipLikelihood(**SMALL), "random": RandomRanker(0)},
+        served_from=None,
     )
     tw, rnd = res["rankers"]["twinning"], res["rankers"]["random"]
     # ~50 cities of the right country among 300: random hit@10 is ~3%
@@ -136,7 +141,9 @@ def test_save_load_round_trip(model: PartnershipLikelihood, tmp_path: Path, data
     md = loaded.metadata_
     assert md == model.metadata_
     assert md["n_pairs"] == len(train) and md["cv_metrics"] == {"hit@10": 0.5}
-    assert len(md["pairs_sha256"]) == 64 and md["model_version"]
+    assert len(md["pairs_sha256"]) == 64
+    assert re.fullmatch(r"lk-[0-9a-f]{12}-\d{8}T\d{6}Z", md["model_version"])
+    assert md["model_version"].startswith("lk-" + md["pairs_sha256"][:12]) and md["version"] == md["model_version"]
     assert {"numpy", "scikit-learn", "pandas"} <= set(md["library_versions"])
     assert md["params"]["n_candidates"] == SMALL["n_candidates"]
 
@@ -152,7 +159,57 @@ def test_stage1_matrix_matches_pairwise_features(model: PartnershipLikelihood) -
     rows = np.array([0, 60, 170])
     src = fz.sources(rows)
     n = model.index_.n
-    full = fz.stage1_matrix(src, model.stage1_coef_, model.stage1_intercept_)
+    full = fz.stage1_matrix(src, model.stage1_weights_, model.stage1_intercept_)
     qi, cand = np.repeat(np.arange(3), n), np.tile(np.arange(n), 3)
-    pairwise = fz.stage1_pairs(src, qi, cand) @ model.stage1_coef_ + model.stage1_intercept_
-    assert np.allclose(full, pairwise.reshape(3, n))
+    frame = fz.stage1_frame(src, qi, cand)
+    assert list(frame.columns) == list(STAGE1_FEATURES)
+    pairwise = frame @ model.stage1_coefficients() + model.stage1_intercept_
+    assert np.allclose(full, pairwise.to_numpy().reshape(3, n))
+
+
+def test_stage1_weights_are_looked_up_by_name(model: PartnershipLikelihood) -> None:
+    fz = model.featurizer_
+    src = fz.sources(np.array([0, 60]))
+    w = model.stage1_weights_
+    full = fz.stage1_matrix(src, w, model.stage1_intercept_)
+    # the order of the mapping does not matter: only the names do
+    shuffled = dict(reversed(list(w.items())))
+    assert np.array_equal(fz.stage1_matrix(src, shuffled, model.stage1_intercept_), full)
+    # the weights are those of the fitted pipeline, by the feature names it was fitted on
+    pipe = model.stage1_pipeline_
+    coef = pipe.named_steps["logit"].coef_.ravel() / pipe.named_steps["scale"].scale_
+    assert dict(zip(pipe.feature_names_in_, coef, strict=True)) == pytest.approx(w)
+    assert model.stage1_coefficients()["same_country"] == w["same_country"]
+    # one feature's weight moves the score by exactly weight x that feature, wherever it sits in the registry
+    bumped = dict(w, same_country=w["same_country"] + 1.0)
+    delta = fz.stage1_matrix(src, bumped, model.stage1_intercept_) - full
+    same = model.index_.country[None, :] == src.country[:, None]
+    assert np.allclose(delta, same.astype(float))
+    with pytest.raises(KeyError, match="missing"):
+        fz.stage1_matrix(src, {k: v for k, v in w.items() if k != "adamic_adar"}, 0.0)
+    with pytest.raises(KeyError, match="unknown"):
+        fz.stage1_matrix(src, {**w, "no_such_feature": 1.0}, 0.0)
+
+
+def test_registry_names_are_unique_and_complete() -> None:
+    assert len(set(STAGE1_FEATURES)) == len(STAGE1_FEATURES) == len(STAGE1)
+    assert STAGE2_FEATURES[: len(STAGE1_FEATURES)] == STAGE1_FEATURES
+    assert len(set(STAGE2_FEATURES)) == len(STAGE2_FEATURES)
+
+
+def test_twinning_ranker_ranks_as_the_likelihood_and_served_row(data) -> None:  # type: ignore[no-untyped-def]
+    cities, train, test = data
+    res = evaluate_split(
+        cities,
+        None,
+        train,
+        test.iloc[:40],
+        ks=(10,),
+        rankers={"twinning": TwinningRanker(likelihood_params=SMALL), "likelihood": PartnershipLikelihood(**SMALL)},
+        return_ranks=True,
+    )
+    r = res["rankers"]
+    assert list(r) == ["twinning", "served", "likelihood"]
+    assert np.array_equal(r["twinning"]["ranks"], r["likelihood"]["ranks"])
+    # the planted structure is one country pair per city: the country cap pushes most true partners out of the list
+    assert r["served"]["hit@10"] < r["twinning"]["hit@10"]

@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy import text
 
-from api.data.seeding import load_all, read_cities, read_partnerships
+from api.data.seeding import load_all
 from api.data.text import fold
+from seed.readers import read_cities, read_pairs
 
 
 def counts(engine: Any) -> dict[str, int]:
@@ -29,7 +30,7 @@ def test_seed_files_match_the_shipped_counts() -> None:
     cities = read_cities()
     assert len(cities) == 34006 and cities.geonameid.is_unique
     assert (cities.country == "NA").sum() > 0  # Namibia is not a missing value
-    pairs = read_partnerships()
+    pairs = read_pairs()
     assert len(pairs) == 8666
     assert set(pairs.geonameid_a) | set(pairs.geonameid_b) <= set(cities.geonameid)
 

@@ -1,0 +1,425 @@
+"""Named pair features of the partnership-likelihood model, and the featurizer that computes them.
+
+Every feature is registered BY NAME with the function that computes it, so a weight or a column is always
+looked up by its name, never by a position that must match a list kept elsewhere:
+
+* :data:`STAGE1` — the cheap features of the candidate-generation logistic regression. Each one has a pairwise
+  form (``pair``: one value per explicit (source, candidate) pair) and *one* matrix form used to score a batch of
+  sources against every city at once: ``country`` (depends only on the source's country and the candidate:
+  a cached ``(C, n)`` table), ``source_country`` (an ``(m, C)`` table gathered by the candidate's country) or
+  ``source`` (an ``(m, n)`` dense or sparse matrix). :meth:`Featurizer.stage1_matrix` adds
+  ``weights[name] × feature`` for every registered name, so both forms give the same linear score.
+* :data:`STAGE2` — the re-ranking features that the gradient-boosted stage adds to the stage-1 ones.
+
+Why these features (twinning literature and our data): twinning clusters by country pair (German-French,
+Polish-Ukrainian, Japanese-American ...); a city that already twins with three Polish cities is likely to twin
+with a fourth; partners of partners matter (common neighbours, Adamic-Adar, resource allocation, 3-step paths);
+well-linked cities pair with well-linked cities; capitals and the biggest cities of a country twin most;
+distance is a weak signal; same continent, neighbouring countries and a shared language help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .geo import haversine_km
+from .graph import CityIndex
+from .graph_stats import CountryMeta, GraphStats
+
+
+@dataclass
+class Sources:
+    """A batch of query sources: gazetteer rows, or one virtual city (row -1) for :meth:`score_new`."""
+
+    rows: np.ndarray
+    country: np.ndarray
+    population: np.ndarray
+    pop_rank: np.ndarray
+    capital: np.ndarray
+    lat: np.ndarray  # degrees
+    lon: np.ndarray  # degrees
+    admin1: np.ndarray
+    adj: sp.csr_matrix  # (m, n) partners of each source
+
+    @property
+    def m(self) -> int:
+        return len(self.rows)
+
+
+class Batch:
+    """A batch of sources on one graph, with the per-source arrays its features share (computed on first use)."""
+
+    def __init__(self, fz: Featurizer, src: Sources) -> None:
+        self.fz: Featurizer = fz
+        self.src: Sources = src
+        self.s: GraphStats = fz.stats
+        self.index: CityIndex = fz.index
+
+    @cached_property
+    def partner_countries(self) -> np.ndarray:
+        """``(m, C)``: partners of each source per country."""
+        return np.asarray(self.src.adj @ self.s.partner_countries)
+
+    @cached_property
+    def hop2_countries(self) -> np.ndarray:
+        """``(m, C)``: partners-of-partners (paths of length 2) of each source per country."""
+        return np.asarray(self.src.adj @ self.s.hop2_countries)
+
+    @cached_property
+    def degree(self) -> np.ndarray:
+        return np.asarray(self.src.adj.sum(axis=1)).ravel()
+
+    @cached_property
+    def common(self) -> sp.csr_matrix:
+        """``(m, n)``: common neighbours of each source and every city."""
+        return sp.csr_matrix(self.src.adj @ self.s.adj)
+
+    @cached_property
+    def adamic_adar(self) -> sp.csr_matrix:
+        return sp.csr_matrix(self.src.adj @ self.s.aa_adj.T)
+
+    @cached_property
+    def resource_allocation(self) -> sp.csr_matrix:
+        return sp.csr_matrix(self.src.adj @ self.s.ra_adj.T)
+
+    @cached_property
+    def paths3(self) -> sp.csr_matrix:
+        return sp.csr_matrix(self.common @ self.s.adj)
+
+    @cached_property
+    def cand_ties_to_src_region(self) -> np.ndarray:
+        """``(m, n)``: partners of every city in the source's admin1 region (0 for a virtual source)."""
+        reg = np.where(self.src.admin1 >= 0, self.src.admin1, 0)
+        out = self.s.partner_regions_csc[:, reg].T.toarray()
+        out[self.src.admin1 < 0] = 0.0
+        return out
+
+    @cached_property
+    def src_ties_to_region(self) -> np.ndarray:
+        """``(m, R)``: partners of each source per admin1 region."""
+        return (self.src.adj @ self.s.partner_regions).toarray()
+
+
+class Pairs:
+    """Explicit (query ``qi`` of a batch, candidate ``cand``) pairs, with the stage-1 score and rank if known."""
+
+    def __init__(
+        self,
+        batch: Batch,
+        qi: np.ndarray,
+        cand: np.ndarray,
+        s1_score: np.ndarray | None = None,
+        s1_rank: np.ndarray | None = None,
+    ) -> None:
+        self.b: Batch = batch
+        self.qi: np.ndarray = qi
+        self.cand: np.ndarray = cand
+        self.s: GraphStats = batch.s
+        self.index: CityIndex = batch.index
+        self.src: Sources = batch.src
+        self.fz: Featurizer = batch.fz
+        self.ca: np.ndarray = batch.src.country[qi]  # source country
+        self.cc: np.ndarray = batch.index.country[cand]  # candidate country
+        self.s1_score = s1_score
+        self.s1_rank = s1_rank
+
+    @cached_property
+    def country_pairs(self) -> np.ndarray:
+        return self.s.country_pairs[self.ca, self.cc]
+
+    @cached_property
+    def src_degree(self) -> np.ndarray:
+        return self.b.degree[self.qi]
+
+    def lookup(self, mat: sp.spmatrix) -> np.ndarray:
+        """``mat[qi[k], cand[k]]`` for every pair of a sparse ``(m, n)`` matrix."""
+        return lookup_pairs(mat, self.qi, self.cand)
+
+    @cached_property
+    def partner_country_cosine(self) -> np.ndarray:
+        pa, pc = self.b.partner_countries[self.qi], self.s.partner_countries[self.cand]
+        num = np.einsum("ij,ij->i", pa, pc)
+        den = np.linalg.norm(pa, axis=1) * np.linalg.norm(pc, axis=1)
+        return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+@dataclass(frozen=True)
+class Stage1Feature:
+    """A stage-1 feature: its pairwise form and exactly one of its three matrix forms (see the module doc)."""
+
+    name: str
+    pair: Callable[[Pairs], np.ndarray]
+    country: Callable[[Featurizer], np.ndarray] | None = None
+    source_country: Callable[[Batch], np.ndarray] | None = None
+    source: Callable[[Batch], np.ndarray | sp.spmatrix] | None = None
+
+
+STAGE1: tuple[Stage1Feature, ...] = (
+    Stage1Feature(
+        "log_country_pairs",  # log1p pairs(country a, country c)
+        pair=lambda p: np.log1p(p.country_pairs),
+        country=lambda f: np.log1p(f.stats.country_pairs)[:, f.index.country],
+    ),
+    Stage1Feature(
+        "log_cand_ties_to_src_country",  # log1p #partners of c in country(a)
+        pair=lambda p: np.log1p(p.s.partner_countries[p.cand, p.ca]),
+        country=lambda f: np.log1p(f.stats.partner_countries.T),
+    ),
+    Stage1Feature(
+        "log_src_ties_to_cand_country",  # log1p #partners of a in country(c)
+        pair=lambda p: np.log1p(p.b.partner_countries[p.qi, p.cc]),
+        source_country=lambda b: np.log1p(b.partner_countries),
+    ),
+    Stage1Feature(
+        "log_src_hop2_in_cand_country",  # log1p #partners-of-partners of a in country(c)
+        pair=lambda p: np.log1p(p.b.hop2_countries[p.qi, p.cc]),
+        source_country=lambda b: np.log1p(b.hop2_countries),
+    ),
+    Stage1Feature(
+        "log_country_affinity",  # log1p 100 * pairs(ca, cc) * share(c)
+        pair=lambda p: np.log1p(100.0 * p.country_pairs * p.s.share[p.cand]),
+        country=lambda f: np.log1p(100.0 * f.stats.country_pairs[:, f.index.country] * f.stats.share[None, :]),
+    ),
+    Stage1Feature(
+        "same_country",
+        pair=lambda p: (p.ca == p.cc).astype(float),
+        country=lambda f: np.eye(f.index.n_countries)[:, f.index.country],
+    ),
+    Stage1Feature(
+        "log_deg_product",  # log1p deg a * log1p deg c
+        pair=lambda p: np.log1p(p.src_degree) * np.log1p(p.s.degree[p.cand]),
+        source=lambda b: np.outer(np.log1p(b.degree), np.log1p(b.s.degree)),
+    ),
+    Stage1Feature(
+        "log_pop_product",  # log1p pop a * log1p pop c / 100
+        pair=lambda p: np.log1p(p.src.population[p.qi]) * p.fz.log_pop[p.cand] / 100.0,
+        source=lambda b: np.outer(np.log1p(b.src.population), b.fz.log_pop / 100.0),
+    ),
+    Stage1Feature(
+        "log_common_neighbours",
+        pair=lambda p: np.log1p(p.lookup(p.b.common)),
+        source=lambda b: b.common.log1p(),
+    ),
+    Stage1Feature("adamic_adar", pair=lambda p: p.lookup(p.b.adamic_adar), source=lambda b: b.adamic_adar),
+    Stage1Feature(
+        "log_deg_cand", pair=lambda p: np.log1p(p.s.degree[p.cand]), country=lambda f: np.log1p(f.stats.degree)
+    ),
+    Stage1Feature("log_pop_cand", pair=lambda p: p.fz.log_pop[p.cand], country=lambda f: f.log_pop),
+    Stage1Feature("log_pop_rank_cand", pair=lambda p: p.fz.log_pop_rank[p.cand], country=lambda f: f.log_pop_rank),
+    Stage1Feature(
+        "log_country_degree_cand",
+        pair=lambda p: np.log1p(p.s.country_degree[p.cc]),
+        country=lambda f: np.log1p(f.stats.country_degree[f.index.country]),
+    ),
+    Stage1Feature("capital_cand", pair=lambda p: p.fz.meta.capital[p.cand], country=lambda f: f.meta.capital),
+    Stage1Feature(
+        "log_cand_ties_to_src_region",  # log1p #partners of c in admin1(a)
+        pair=lambda p: np.log1p(p.b.cand_ties_to_src_region[p.qi, p.cand]),
+        source=lambda b: np.log1p(b.cand_ties_to_src_region),
+    ),
+    Stage1Feature(
+        "log_src_ties_to_cand_region",  # log1p #partners of a in admin1(c)
+        pair=lambda p: np.log1p(p.b.src_ties_to_region[p.qi, p.index.admin1[p.cand]]),
+        source=lambda b: np.log1p(b.src_ties_to_region[:, b.index.admin1]),
+    ),
+)
+
+STAGE2: tuple[tuple[str, Callable[[Pairs], np.ndarray]], ...] = (
+    ("stage1_score", lambda p: np.asarray(p.s1_score, float)),
+    ("log_stage1_rank", lambda p: np.log1p(np.asarray(p.s1_rank, float))),
+    ("log_deg_src", lambda p: np.log1p(p.src_degree)),
+    ("log_pop_src", lambda p: np.log1p(p.src.population[p.qi])),
+    ("log_pop_rank_src", lambda p: np.log(p.src.pop_rank[p.qi])),
+    ("capital_src", lambda p: p.src.capital[p.qi]),
+    ("log_country_degree_src", lambda p: np.log1p(p.s.country_degree[p.ca])),
+    ("src_cold", lambda p: (p.src_degree == 0).astype(float)),
+    ("share_cand", lambda p: p.s.share[p.cand]),
+    ("frac_src_country_to_cand_country", lambda p: _div(p.country_pairs, p.s.country_degree[p.ca])),
+    ("frac_cand_country_to_src_country", lambda p: _div(p.country_pairs, p.s.country_degree[p.cc])),
+    ("frac_cand_ties_to_src_country", lambda p: _div(p.s.partner_countries[p.cand, p.ca], p.s.degree[p.cand])),
+    ("frac_src_ties_to_cand_country", lambda p: _div(p.b.partner_countries[p.qi, p.cc], p.src_degree)),
+    (
+        "frac_src_hop2_in_cand_country",
+        lambda p: _div(p.b.hop2_countries[p.qi, p.cc], p.b.hop2_countries.sum(axis=1)[p.qi]),
+    ),
+    ("log_cand_hop2_in_src_country", lambda p: np.log1p(p.s.hop2_countries[p.cand, p.ca])),
+    ("resource_allocation", lambda p: p.lookup(p.b.resource_allocation)),
+    ("log_paths3", lambda p: np.log1p(p.lookup(p.b.paths3))),
+    ("partner_country_cosine", lambda p: p.partner_country_cosine),
+    (
+        "log_distance_km",
+        lambda p: np.log1p(haversine_km(p.src.lat[p.qi], p.src.lon[p.qi], p.index.lat[p.cand], p.index.lon[p.cand])),
+    ),
+    ("same_admin1", lambda p: ((p.src.admin1[p.qi] == p.index.admin1[p.cand]) & (p.ca == p.cc)).astype(float)),
+    ("same_continent", lambda p: p.fz.meta.same_continent[p.ca, p.cc].astype(float)),
+    ("neighbour_countries", lambda p: p.fz.meta.neighbours[p.ca, p.cc].astype(float)),
+    ("shared_language", lambda p: p.fz.meta.shared_language[p.ca, p.cc].astype(float)),
+    ("log_deg_rank_cand", lambda p: np.log(p.s.deg_rank[p.cand])),
+    ("log_country_size_cand", lambda p: np.log(p.index.country_size[p.cand])),
+)
+
+STAGE1_FEATURES: tuple[str, ...] = tuple(f.name for f in STAGE1)
+STAGE2_FEATURES: tuple[str, ...] = STAGE1_FEATURES + tuple(name for name, _ in STAGE2)
+
+
+def _check_registry() -> None:
+    for f in STAGE1:
+        forms = [f.country, f.source_country, f.source]
+        if sum(x is not None for x in forms) != 1:
+            raise TypeError(f"stage-1 feature {f.name!r} needs exactly one matrix form")
+    if len(set(STAGE2_FEATURES)) != len(STAGE2_FEATURES):
+        raise TypeError("feature names must be unique")
+
+
+_check_registry()
+
+
+class Featurizer:
+    """Computes the named stage-1 and stage-2 features of source/candidate pairs on one graph."""
+
+    index: CityIndex
+    stats: GraphStats
+    meta: CountryMeta
+    log_pop: np.ndarray
+    log_pop_rank: np.ndarray
+
+    def __init__(self, index: CityIndex, stats: GraphStats, meta: CountryMeta) -> None:
+        self.index = index
+        self.stats = stats
+        self.meta = meta
+        self.log_pop = np.log1p(index.population)
+        self.log_pop_rank = np.log(index.pop_rank)
+        self._table_key: tuple | None = None
+        self._table: np.ndarray | None = None
+
+    # -- sources ---------------------------------------------------------- #
+    def sources(self, rows: np.ndarray) -> Sources:
+        ix = self.index
+        return Sources(
+            rows=rows,
+            country=ix.country[rows],
+            population=ix.population[rows],
+            pop_rank=ix.pop_rank[rows],
+            capital=self.meta.capital[rows],
+            lat=ix.lat[rows],
+            lon=ix.lon[rows],
+            admin1=ix.admin1[rows],
+            adj=self.stats.adj[rows],
+        )
+
+    def virtual_source(self, country: int, population: float, lat: float, lon: float) -> Sources:
+        """A city outside the gazetteer, without partners (``country`` is an index into ``index.countries``)."""
+        ix = self.index
+        pop_rank = 1.0 + float(np.sum((ix.country == country) & (ix.population > population)))
+        return Sources(
+            rows=np.array([-1]),
+            country=np.array([max(country, 0)]),
+            population=np.array([float(population)]),
+            pop_rank=np.array([pop_rank]),
+            capital=np.zeros(1),
+            lat=np.array([float(lat)]),
+            lon=np.array([float(lon)]),
+            admin1=np.array([-1]),
+            adj=sp.csr_matrix((1, ix.n)),
+        )
+
+    # -- pairwise features -------------------------------------------------- #
+    def stage1_frame(self, src: Sources, qi: np.ndarray, cand: np.ndarray) -> pd.DataFrame:
+        """Stage-1 features of explicit (query, candidate) pairs, one named column per feature."""
+        p = Pairs(Batch(self, src), qi, cand)
+        return _frame({f.name: f.pair(p) for f in STAGE1}, len(qi))
+
+    def stage2_frame(
+        self, src: Sources, qi: np.ndarray, cand: np.ndarray, s1_score: np.ndarray, s1_rank: np.ndarray
+    ) -> pd.DataFrame:
+        """Stage-1 and stage-2 features of explicit pairs (columns in :data:`STAGE2_FEATURES` order)."""
+        p = Pairs(Batch(self, src), qi, cand, s1_score, s1_rank)
+        cols = {f.name: f.pair(p) for f in STAGE1}
+        cols.update((name, fn(p)) for name, fn in STAGE2)
+        return _frame(cols, len(qi))
+
+    # -- stage-1 score of every city ---------------------------------------- #
+    def stage1_matrix(self, src: Sources, weights: Mapping[str, float], intercept: float) -> np.ndarray:
+        """Stage-1 linear score of every source against every city, ``(m, n)``.
+
+        Equal to ``intercept + Σ weights[name] · stage1_frame(...)[name]`` over all pairs, but built from the
+        matrix forms of the features, so no per-pair feature matrix is materialised.
+        """
+        w = stage1_weights(weights)
+        b = Batch(self, src)
+        out = self._country_table(w, intercept)[src.country]
+        by_country = None
+        for f in STAGE1:
+            if f.source_country is not None:
+                term = w[f.name] * f.source_country(b)
+                by_country = term if by_country is None else by_country + term
+        if by_country is not None:
+            out += by_country[:, self.index.country]
+        for f in STAGE1:
+            if f.source is None:
+                continue
+            x = f.source(b)
+            if sp.issparse(x):
+                coo = sp.coo_matrix(x)
+                out[coo.row, coo.col] += w[f.name] * coo.data
+            else:
+                out += w[f.name] * x
+        return out
+
+    def _country_table(self, w: Mapping[str, float], intercept: float) -> np.ndarray:
+        """``(C, n)``: intercept plus the stage-1 terms that depend only on (source country, candidate).
+
+        Cached per weight set: this is most of the stage-1 score, so a batch of sources costs one row gather
+        plus a few corrections.
+        """
+        key = (tuple(sorted(w.items())), float(intercept))
+        if self._table_key == key and self._table is not None:
+            return self._table
+        table = np.full((self.index.n_countries, self.index.n), float(intercept))
+        for f in STAGE1:
+            if f.country is not None:
+                table += w[f.name] * f.country(self)
+        self._table_key, self._table = key, table
+        return table
+
+
+def stage1_weights(weights: Mapping[str, float]) -> dict[str, float]:
+    """The stage-1 weights as ``{name: weight}``; every registered feature must have one, and no other name."""
+    missing = set(STAGE1_FEATURES) - set(weights)
+    unknown = set(weights) - set(STAGE1_FEATURES)
+    if missing or unknown:
+        raise KeyError(f"stage-1 weights: missing {sorted(missing)}, unknown {sorted(unknown)}")
+    return {name: float(weights[name]) for name in STAGE1_FEATURES}
+
+
+def _frame(cols: Mapping[str, np.ndarray], n: int) -> pd.DataFrame:
+    return pd.DataFrame({name: np.asarray(v, dtype=np.float64) for name, v in cols.items()}, index=pd.RangeIndex(n))
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+
+
+def lookup_pairs(mat: sp.spmatrix, qi: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """Elementwise values ``mat[qi[k], cand[k]]`` of a sparse ``(m, n)`` matrix."""
+    if len(qi) == 0:
+        return np.zeros(0)
+    csr = sp.csr_matrix(mat)
+    if csr.nnz == 0:
+        return np.zeros(len(qi))
+    n = csr.shape[1]
+    coo = csr.tocoo()
+    keys = coo.row.astype(np.int64) * n + coo.col.astype(np.int64)
+    order = np.argsort(keys)
+    keys, vals = keys[order], coo.data[order]
+    q = qi.astype(np.int64) * n + cand.astype(np.int64)
+    pos = np.clip(np.searchsorted(keys, q), 0, len(keys) - 1)
+    return np.where(keys[pos] == q, vals[pos], 0.0)
