@@ -31,21 +31,27 @@ def make_app(**overrides: Any) -> Any:
 
 @contextmanager
 def data_session() -> Iterator[tuple[Settings, Any]]:
-    """Settings and a database session without the web app or the matcher (fast); migrates like the app does."""
+    """Settings and a database session without the web app, the matcher or Alembic (fast). The schema must exist:
+    a database without it is a clear error pointing at `twinning db upgrade`."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
     from sqlmodel import Session
 
-    from api.data.db import make_engine, migrate
+    from api.data.db import make_engine
 
     try:
         settings = Settings.from_env()
     except ConfigError as e:
         raise click.UsageError(str(e)) from e
-    engine = make_engine(settings.DATABASE_URL)
+    engine = make_engine(settings.DATABASE_URL, settings.DB_TIMEOUT_S)
     try:
-        if settings.MIGRATE_ON_START:
-            migrate(engine)
         with Session(engine) as session:
             yield settings, session
+    except (OperationalError, ProgrammingError) as e:
+        if "no such table" in str(e) or "does not exist" in str(e):
+            raise click.ClickException(
+                "the database has no Twinning schema yet: run `twinning db upgrade` (or start `twinning serve` once)"
+            ) from e
+        raise
     finally:
         engine.dispose()
 
@@ -62,10 +68,16 @@ def city_id(session: Any, text: str, param_hint: str = "--city") -> int:
 
 
 def follow_job(
-    engine: Any, job_id: str, total: int, *, pickup_timeout: float, desc: str = "rescoring (workers)"
+    engine: Any,
+    job_id: str,
+    total: int,
+    *,
+    pickup_timeout: float,
+    desc: str = "rescoring (workers)",
+    redis_url: str | None = None,
 ) -> None:
     """Show a job's progress until it ends. Gives up, and marks the job failed, when no worker has picked it up
-    within ``pickup_timeout`` seconds."""
+    within ``pickup_timeout`` seconds, saying what is missing: Redis (when it does not answer) or a worker."""
     from sqlmodel import Session
     from tqdm import tqdm
 
@@ -89,6 +101,13 @@ def follow_job(
                     "(TWINNING_QUEUE_PICKUP_TIMEOUT): is a Celery worker running? "
                     "Start one with: celery -A workers.celery_app worker -Q twinning"
                 )
+                if redis_url:
+                    from api.domain.queue import QueueUnavailable, ping
+
+                    try:
+                        ping(redis_url, 1.5)
+                    except QueueUnavailable as e:
+                        message = f"no worker picked up job {job_id} within {pickup_timeout:g} s: {e}; start Redis"
                 jobs.fail(engine, job_id, message)
                 raise click.ClickException(message)
             time.sleep(0.5)
