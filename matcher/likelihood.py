@@ -200,7 +200,9 @@ class PartnershipLikelihood(BaseEstimator):
         self.keep_rate_ = min(1.0, self.neg_per_source / max(k + self.cold_candidates, 1))
         xs, ys = [], []
         n_pos = n_hit = 0
+        self.n_stage2_queries_ = 0
         for fold, rows, src in self._batches(folds, rng, self.stage2_sources):
+            self.n_stage2_queries_ += len(rows)
             top, s1, rank = self._shortlist(fold.fz, src)
             qi = np.repeat(np.arange(len(rows)), top.shape[1])
             cand = top.ravel()

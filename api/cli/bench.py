@@ -75,7 +75,12 @@ def bench_conference(scales: tuple[str, ...], seed: int, time_limit: float | Non
     type=click.Path(exists=True, dir_okay=False),
     help="Partnerships to fit the model on (default: the shipped seed/partnerships_train.csv).",
 )
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Forked scoring processes.")
+@click.option(
+    "--workers",
+    multiple=True,
+    type=click.IntRange(1, 64),
+    help="Forked scoring processes; repeatable to measure the scaling (default: 1 and 2).",
+)
 @click.option(
     "--sources",
     default=4000,
@@ -90,7 +95,7 @@ def bench_rescore(
     gazetteer: str,
     n_cities: int | None,
     pairs_path: str | None,
-    workers: int,
+    workers: tuple[int, ...],
     sources: int,
     k: int,
     batch: int,
@@ -108,5 +113,5 @@ def bench_rescore(
 
     cities = read_gazetteer(gazetteer)
     pairs = read_pairs(pairs_path or PARTNERSHIPS_FILE)
-    result = run(cities, pairs, n_cities=n_cities, sources=sources, workers=workers, k=k, batch=batch)
+    result = run(cities, pairs, n_cities=n_cities, sources=sources, workers=workers or (1, 2), k=k, batch=batch)
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))

@@ -89,7 +89,7 @@ def run(
     *,
     n_cities: int | None = None,
     sources: int = 2000,
-    workers: int = 1,
+    workers: tuple[int, ...] = (1,),
     k: int = 20,
     batch: int = 32,
     live: int = 200,
@@ -117,11 +117,15 @@ def run(
         "pairs": len(pairs),
         "k": k,
         "batch": batch,
-        "workers": workers,
+        "workers": list(workers),
     }
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model = PartnershipLikelihood(**(model_params or {})).fit(cities, pairs)
-    result["train"] = {"seconds": round(time.perf_counter() - t0, 1), "peak_rss_mb": round(_rss_peak_mb())}
+    result["train"] = {
+        "seconds": round(time.perf_counter() - t0, 1),
+        "cpu_seconds": round(time.process_time() - c0, 1),
+        "peak_rss_mb": round(_rss_peak_mb()),
+    }
     table = CityTable.build(cities, {}, CountryTable.empty())
     a = pairs["geonameid_a"].map(table.row_of_id).to_numpy()
     b = pairs["geonameid_b"].map(table.row_of_id).to_numpy()
@@ -145,25 +149,31 @@ def run(
         "max": round(float(ms.max()), 1),
     }
 
-    # batched re-score over `sources` places, split over `workers` forked processes
+    # batched re-score over `sources` places, split over W forked processes, for each W
     src = np.arange(n) if sources <= 0 or sources >= n else np.sort(rng.choice(n, sources, replace=False))
-    parts = [p for p in np.array_split(src, workers) if len(p)]
     _STATE["matcher"] = matcher
     ctx = mp.get_context("fork")
-    t0 = time.perf_counter()
-    with ctx.Pool(len(parts)) as pool:
-        per_worker = pool.map(_worker, [(p, k, batch) for p in parts])
-    wall = time.perf_counter() - t0
-    ms_per_source = [1000.0 * w["seconds"] / max(w["sources"], 1) for w in per_worker]
-    rate = len(src) / wall
-    result["rescore"] = {
-        "sources": len(src),
-        "wall_seconds": round(wall, 1),
-        "sources_per_second": round(rate, 1),
-        "ms_per_source_per_worker": round(float(np.mean(ms_per_source)), 2),
-        "peak_rss_mb_per_worker": [round(w["peak_rss_mb"]) for w in per_worker],
-        "full_rescore_minutes_estimate": round(n / rate / 60.0, 1),
-    }
+    result["rescore"] = []
+    for w in workers:
+        parts = [p for p in np.array_split(src, w) if len(p)]
+        t0 = time.perf_counter()
+        with ctx.Pool(len(parts)) as pool:
+            per_worker = pool.map(_worker, [(p, k, batch) for p in parts])
+        wall = time.perf_counter() - t0
+        ms_per_source = [1000.0 * x["seconds"] / max(x["sources"], 1) for x in per_worker]
+        rate = len(src) / wall
+        result["rescore"].append(
+            {
+                "workers": w,
+                "sources": len(src),
+                "wall_seconds": round(wall, 1),
+                "sources_per_second": round(rate, 1),
+                "ms_per_source_per_worker": round(float(np.mean(ms_per_source)), 2),
+                "peak_rss_mb_per_worker": [round(x["peak_rss_mb"]) for x in per_worker],
+                "full_rescore_minutes_estimate": round(n / rate / 60.0, 1),
+                "load_average": [round(x, 2) for x in os.getloadavg()],
+            }
+        )
 
     # the obvious alternative: suggest() once per source
     few = src[: min(one_at_a_time, len(src))]
@@ -186,17 +196,23 @@ def run(
 
 
 def format_table(result: dict[str, Any]) -> str:
-    r, live, one = result["rescore"], result["live_suggest_ms"], result["one_at_a_time"]
+    live, one = result["live_suggest_ms"], result["one_at_a_time"]
     lines = [
-        f"{result['cities']:,} places, {result['pairs']:,} pairs, top {result['k']}, {result['workers']} worker(s); "
-        f"{result['level']}",
+        f"{result['cities']:,} places, {result['pairs']:,} pairs, top {result['k']}; {result['level']}",
         f"machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, load {result['machine']['load_average']}",
-        f"train: {result['train']['seconds']} s, peak {result['train']['peak_rss_mb']} MB",
+        f"train: {result['train']['seconds']} s ({result['train']['cpu_seconds']} s CPU), "
+        f"peak {result['train']['peak_rss_mb']} MB",
         f"live suggest: p50 {live['p50']} ms, p99 {live['p99']} ms over {live['calls']} calls",
-        f"re-score: {r['sources']:,} sources in {r['wall_seconds']} s = {r['sources_per_second']} sources/s "
-        f"({r['ms_per_source_per_worker']} ms per source per worker), peak RSS per worker {r['peak_rss_mb_per_worker']} MB;"
-        f" all {result['cities']:,} places ≈ {r['full_rescore_minutes_estimate']} min",
-        f"one at a time (suggest): {one['suggest_ms_per_source']} ms/source; batched (suggest_many): "
-        f"{one['suggest_many_ms_per_source']} ms/source; speed-up {one['speedup']}×",
     ]
+    for r in result["rescore"]:
+        lines.append(
+            f"re-score, {r['workers']} worker(s): {r['sources']:,} sources in {r['wall_seconds']} s = "
+            f"{r['sources_per_second']} sources/s ({r['ms_per_source_per_worker']} ms per source per worker), "
+            f"peak RSS per worker {r['peak_rss_mb_per_worker']} MB; all {result['cities']:,} places ≈ "
+            f"{r['full_rescore_minutes_estimate']} min"
+        )
+    lines.append(
+        f"one at a time (suggest): {one['suggest_ms_per_source']} ms/source; batched (suggest_many): "
+        f"{one['suggest_many_ms_per_source']} ms/source; speed-up {one['speedup']}×"
+    )
     return "\n".join(lines)

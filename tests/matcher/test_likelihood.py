@@ -214,3 +214,13 @@ def test_twinning_ranker_ranks_as_the_likelihood_and_served_row(data) -> None:  
     assert np.array_equal(r["twinning"]["ranks"], r["likelihood"]["ranks"])
     # the planted structure is one country pair per city: the country cap pushes most true partners out of the list
     assert r["served"]["hit@10"] < r["twinning"]["hit@10"]
+
+
+def test_stage2_sources_cap_is_honoured(data, model: PartnershipLikelihood) -> None:  # type: ignore[no-untyped-def]
+    cities, train, _ = data
+    assert model.get_params()["stage2_sources"] == SMALL.get("stage2_sources", 8000)
+    capped = PartnershipLikelihood(**{**SMALL, "stage2_sources": 40, "max_iter": 10}, random_state=0).fit(cities, train)
+    assert capped.n_stage2_queries_ == 40 < model.n_stage2_queries_
+    assert capped.metadata_["params"]["stage2_sources"] == 40
+    uncapped = PartnershipLikelihood(**{**SMALL, "stage2_sources": None, "max_iter": 10}, random_state=0)
+    assert uncapped.fit(cities, train).n_stage2_queries_ == model.n_stage2_queries_  # the fixture is under the cap
