@@ -66,6 +66,9 @@ class PartnershipLikelihood(BaseEstimator):
         cold_candidates: extra shortlist slots reserved for the best-scored
             cities with at most ``cold_max_degree`` TRAIN partners.
         cold_max_degree: see ``cold_candidates``.
+        graph_candidates: extra shortlist slots for the cities with the highest
+            Adamic-Adar score (shared partners) that stage 1 left out; unused
+            slots go to the next cities by stage-1 score (0: no such quota).
         neg_per_source: expected number of shortlist negatives per source kept
             for training stage 2 (the rest are subsampled away and the
             probabilities are odds-corrected for the subsampling).
@@ -93,6 +96,7 @@ class PartnershipLikelihood(BaseEstimator):
         stage1_negatives: int = 40,
         cold_candidates: int = 100,
         cold_max_degree: int = 1,
+        graph_candidates: int = 0,
         neg_per_source: int = 60,
         stage2_sources: int | None = 8000,
         max_iter: int = 250,
@@ -108,6 +112,7 @@ class PartnershipLikelihood(BaseEstimator):
         self.stage1_negatives = stage1_negatives
         self.cold_candidates = cold_candidates
         self.cold_max_degree = cold_max_degree
+        self.graph_candidates = graph_candidates
         self.neg_per_source = neg_per_source
         self.stage2_sources = stage2_sources
         self.max_iter = max_iter
@@ -197,7 +202,7 @@ class PartnershipLikelihood(BaseEstimator):
     def _stage2_examples(self, folds: list[_InnerFold], rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
         """Stage 2 training set: every shortlisted held-out partner, and a subsample of the other shortlisted cities."""
         k = self._shortlist_size()
-        self.keep_rate_ = min(1.0, self.neg_per_source / max(k + self.cold_candidates, 1))
+        self.keep_rate_ = min(1.0, self.neg_per_source / max(k + self.graph_candidates + self.cold_candidates, 1))
         xs, ys = [], []
         n_pos = n_hit = 0
         self.n_stage2_queries_ = 0
@@ -278,7 +283,9 @@ class PartnershipLikelihood(BaseEstimator):
         real = np.flatnonzero(src.rows >= 0)
         ex_rows = np.concatenate([coo.row, real]).astype(np.int64)
         ex_cols = np.concatenate([coo.col, src.rows[real]]).astype(np.int64)
-        k = self._shortlist_size()
+        k0 = self._shortlist_size()
+        g = int(max(0, min(self.graph_candidates, s.shape[1] - k0 - 1)))
+        k = k0 + g  # the graph quota's filler: the next g cities by stage-1 score
         cold = self.cold_candidates
         low = fz.stats.degree <= self.cold_max_degree
         if cold > 0:
@@ -303,12 +310,45 @@ class PartnershipLikelihood(BaseEstimator):
             top = np.concatenate([cand[:, :k], np.take_along_axis(cand, pick, axis=1)], axis=1)
         else:
             top = top_k_rows(s, k, skip_cells=(ex_rows, ex_cols))
+        if g > 0:
+            top = self._graph_quota(fz, src, s, top, k0, g, ex_rows * s.shape[1] + ex_cols)
         ts = np.take_along_axis(s, top, axis=1).astype(np.float64)
         order = np.argsort(-ts, axis=1, kind="stable")
         top = np.take_along_axis(top, order, axis=1)
         ts = np.take_along_axis(ts, order, axis=1)
         rank = np.broadcast_to(np.arange(top.shape[1], dtype=float), top.shape)
         return top, ts, np.array(rank)
+
+    @staticmethod
+    def _graph_quota(
+        fz: Featurizer, src: Sources, s: np.ndarray, top: np.ndarray, k0: int, g: int, ex_keys: np.ndarray
+    ) -> np.ndarray:
+        """Replace the filler slots ``k0 .. k0+g`` of ``top`` (the next cities by stage-1 score) by the cities with
+        the highest Adamic-Adar score that are not yet shortlisted (then the filler, in stage-1 order)."""
+        m, n = s.shape
+        best, cold = top[:, : k0 + g], top[:, k0 + g :]  # the stage-1 best, then the cold quota (if any)
+        order = np.argsort(-np.take_along_axis(s, best, axis=1), axis=1, kind="stable")
+        best = np.take_along_axis(best, order, axis=1)  # stage-1 order: filler = positions k0 .. k0+g
+        fill = best[:, k0:]
+        base = np.concatenate([best[:, :k0], cold], axis=1)
+        aa = sp.csr_matrix(src.adj @ fz.stats.aa_adj.T)
+        rows = np.repeat(np.arange(m), np.diff(aa.indptr)).astype(np.int64)
+        cols, vals = aa.indices.astype(np.int64), aa.data
+        keys = rows * n + cols
+        ok = ~np.isin(keys, ex_keys) & ~np.isin(keys, (np.arange(m)[:, None] * n + base).ravel())
+        rows, cols, vals = rows[ok], cols[ok], vals[ok]
+        o = np.lexsort((-s[rows, cols], -vals, rows))
+        rows, cols = rows[o], cols[o]
+        start = np.searchsorted(rows, np.arange(m))
+        pos = np.arange(len(rows)) - start[rows]
+        keep = pos < g
+        graph = np.full((m, g), -1, np.int64)
+        graph[rows[keep], pos[keep]] = cols[keep]
+        dup = np.isin(np.arange(m)[:, None] * n + fill, (np.arange(m)[:, None] * n + graph)[graph >= 0])
+        extra = np.concatenate([graph, fill], axis=1)
+        valid = np.concatenate([graph >= 0, ~dup], axis=1)
+        pick = np.argsort(~valid, axis=1, kind="stable")[:, :g]
+        return np.concatenate([base, np.take_along_axis(extra, pick, axis=1)], axis=1)
 
     # -------------------------------------------------------------- scoring
     def _score(self, src: Sources) -> np.ndarray:

@@ -224,3 +224,24 @@ def test_stage2_sources_cap_is_honoured(data, model: PartnershipLikelihood) -> N
     assert capped.metadata_["params"]["stage2_sources"] == 40
     uncapped = PartnershipLikelihood(**{**SMALL, "stage2_sources": None, "max_iter": 10}, random_state=0)
     assert uncapped.fit(cities, train).n_stage2_queries_ == model.n_stage2_queries_  # the fixture is under the cap
+
+
+def test_graph_quota_adds_shared_partner_cities_to_the_shortlist(data) -> None:  # type: ignore[no-untyped-def]
+    cities, train, _ = data
+    params = {**SMALL, "n_candidates": 15, "cold_candidates": 5, "max_iter": 10}
+    m = PartnershipLikelihood(**params, graph_candidates=10, random_state=0).fit(cities, train)
+    assert m.get_params()["graph_candidates"] == 10
+    fz = m.featurizer_
+    rows = np.flatnonzero(fz.stats.degree >= 2)[:20]
+    src = fz.sources(rows)
+    top, ts, _ = m._shortlist(fz, src)
+    assert top.shape == (len(rows), 15 + 10 + 5)
+    aa = (src.adj @ fz.stats.aa_adj.T).toarray()
+    for q, r in enumerate(rows):
+        assert len(set(top[q].tolist())) == top.shape[1]  # no duplicates
+        assert r not in top[q] and not set(src.adj[q].indices) & set(top[q].tolist())  # self, partners excluded
+        cand = np.flatnonzero(aa[q] > 0)
+        cand = cand[(cand != r) & ~np.isin(cand, src.adj[q].indices)]
+        if len(cand):  # the best shared-partner city is always shortlisted
+            assert cand[np.argmax(aa[q, cand])] in top[q] or np.sum(aa[q, cand] == aa[q, cand].max()) > 1
+        assert np.all(np.diff(ts[q]) <= 0)  # sorted by stage-1 score
