@@ -14,11 +14,11 @@ import redis
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from api.cli.tcp_proxy import Proxy
 from api.data import crud
 from api.data.db import make_engine
 from api.domain import bootstrap, jobs
 from tests.conftest import REDIS_URL, bearer, make_test_app
-from tests.faults.proxy import Proxy
 
 SUZHOU, MIAMI = 1886760, 4164138
 
