@@ -58,3 +58,63 @@ def bench_conference(scales: tuple[str, ...], seed: int, time_limit: float | Non
 
     result = run_benchmark(scales=scales or ("real", "5x"), time_limit=time_limit, seed=seed)
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
+
+
+@bench_group.command("load")
+@click.option("--requests", "requests_n", default=10_000, show_default=True, type=click.IntRange(10, 1_000_000))
+@click.option("--concurrency", default=50, show_default=True, type=click.IntRange(1, 500), help="Concurrent clients.")
+@click.option(
+    "--fault",
+    type=click.Choice(["db", "redis", "none"]),
+    default="db",
+    show_default=True,
+    help="The service cut for a while once a third of the requests are answered.",
+)
+@click.option("--fault-seconds", default=3.0, show_default=True, type=click.FloatRange(0.1, 60), help="How long.")
+@click.option(
+    "--time-limit",
+    default=600.0,
+    show_default=True,
+    type=click.FloatRange(60, 3600),
+    help="Hard limit in seconds for the whole run (set-up, load, drain, clean-up).",
+)
+@click.option("--database", default="twinning_bench_load", show_default=True, help="Throwaway database (dropped).")
+@click.option(
+    "--redis-url", default="redis://127.0.0.1:6379/13", show_default=True, help="Throwaway Redis database (emptied)."
+)
+@click.option("--logs", "logs_dir", type=click.Path(file_okay=False), help="Keep the servers' logs in this folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def bench_load(
+    requests_n: int,
+    concurrency: int,
+    fault: str,
+    fault_seconds: float,
+    time_limit: float,
+    database: str,
+    redis_url: str,
+    logs_dir: str | None,
+    as_json: bool,
+) -> None:
+    """A bounded load test: gunicorn, PostgreSQL, Redis and a Celery worker on loopback, mixed requests from
+    concurrent clients, PostgreSQL or Redis cut mid-run; then the accounting of every write.
+
+    Reports per request kind the count, statuses and p50/p95/p99 latency, requests/s, the 5xx inside and outside
+    the fault window, and whether every write answered 2xx is stored, no refused write left a row and every
+    re-scoring job finished. Exits 1 when any of that fails. PostgreSQL must accept user postgres or root on
+    127.0.0.1:5432 without a password (the database given is created and dropped).
+    """
+    from api.cli.bench_load import format_table, run
+
+    result = run(
+        requests_n=requests_n,
+        concurrency=concurrency,
+        fault=fault,
+        fault_seconds=fault_seconds,
+        time_limit=time_limit,
+        database=database,
+        redis_url=redis_url,
+        logs_dir=logs_dir,
+    )
+    click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
+    if not result["ok"]:
+        raise SystemExit(1)
