@@ -63,7 +63,12 @@ def city_public(city: City, *, countries: dict[str, str] | None = None, has_prof
 
 
 def cities_public(session: Session, *, cities: Sequence[City]) -> list[CityPublic]:
-    countries = country_names(session)
+    codes = {c.country for c in cities}
+    countries = (
+        {c.code: c.name for c in session.exec(select(Country).where(col(Country.code).in_(codes))).all()}
+        if codes
+        else {}
+    )
     ids = [c.id for c in cities]
     with_profile = (
         set(session.exec(select(Profile.city_id).where(col(Profile.city_id).in_(ids))).all()) if ids else set()
