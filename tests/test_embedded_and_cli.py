@@ -111,3 +111,12 @@ def test_serve_embedded_default_end_to_end(sqlite_env: Path) -> None:
         proc.wait(timeout=20)
         if proc.stdout:
             proc.stdout.close()
+
+
+def test_account_commands_say_when_the_schema_is_missing(sqlite_env: Path) -> None:
+    runner = CliRunner()
+    r = runner.invoke(main, ["users", "list"])
+    assert r.exit_code == 1 and "twinning db upgrade" in r.output
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    r = runner.invoke(main, ["users", "list"])
+    assert r.exit_code == 0 and r.output == ""

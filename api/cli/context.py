@@ -31,10 +31,12 @@ def make_app(**overrides: Any) -> Any:
 
 @contextmanager
 def data_session() -> Iterator[tuple[Settings, Any]]:
-    """Settings and a database session without the web app or the matcher (fast); migrates like the app does."""
+    """Settings and a database session without the web app, the matcher or Alembic (fast). The schema must exist:
+    a database without it is a clear error pointing at `twinning db upgrade`."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
     from sqlmodel import Session
 
-    from api.data.db import make_engine, migrate
+    from api.data.db import make_engine
 
     try:
         settings = Settings.from_env()
@@ -42,10 +44,14 @@ def data_session() -> Iterator[tuple[Settings, Any]]:
         raise click.UsageError(str(e)) from e
     engine = make_engine(settings.DATABASE_URL)
     try:
-        if settings.MIGRATE_ON_START:
-            migrate(engine)
         with Session(engine) as session:
             yield settings, session
+    except (OperationalError, ProgrammingError) as e:
+        if "no such table" in str(e) or "does not exist" in str(e):
+            raise click.ClickException(
+                "the database has no Twinning schema yet: run `twinning db upgrade` (or start `twinning serve` once)"
+            ) from e
+        raise
     finally:
         engine.dispose()
 

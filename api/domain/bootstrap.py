@@ -12,15 +12,19 @@ from sqlmodel import Session
 from api.data import conferences as conference_data
 from api.data import crud
 from api.domain import conferences
+from api.domain.scoring import load_likelihood
 
 log = logging.getLogger(__name__)
 
 
 def first_start(app: Any, echo: Callable[[str], None] = print) -> None:
-    """No model yet: train one in the background (then re-score). No score set yet: re-score in the background."""
+    """No usable model yet: train one in the background (then re-score). No score set yet: re-score in the
+    background."""
     svc = app.extensions["twinning"]
     with Session(svc.engine) as session:
-        if svc.settings.TRAIN_ON_START and not svc.settings.model_path().exists():
+        path = svc.settings.model_path()
+        # No model, or one this version cannot load (an artifact of an older release): train a new one.
+        if svc.settings.TRAIN_ON_START and (not path.exists() or load_likelihood(path) is None):
             job = svc.submit(session, kind="train")
             echo(
                 f"Training the partnership-likelihood model on the real partnerships in the background (job {job.id}, "

@@ -50,3 +50,27 @@ def test_train_is_admin_only_and_503_without_redis(
     assert client.post("/api/v1/jobs/train").status_code == 401
     r = client.post("/api/v1/jobs/train", headers=admin_headers_for(app))
     assert r.status_code == 503 and r.is_json
+
+
+def test_first_start_retrains_when_the_saved_model_cannot_be_loaded(
+    db_engine: Any, database_url: str, tmp_path: Path
+) -> None:
+    """The decision only: the train job goes to the queue (no worker runs it here)."""
+    import redis
+
+    from api.domain.bootstrap import first_start
+    from tests.conftest import REDIS_URL
+
+    model = tmp_path / "likelihood.joblib"
+    model.write_bytes(b"an artifact of an older release")
+    app = make_test_app(database_url, tmp_path, MODEL_PATH=str(model), REDIS_URL=REDIS_URL, JOBS_MODE="celery")
+    said: list[str] = []
+    try:
+        first_start(app, echo=said.append)
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        client.flushdb()
+        client.close()
+    assert said and said[0].startswith("Training")
+    with db_engine.connect() as conn:
+        assert conn.execute(text("SELECT kind, state FROM job")).all() == [("train", "queued")]
