@@ -17,6 +17,12 @@ DEFAULT_SECRET = "dev-only-not-secret"
 GAZETTEER_LEVELS = ("cities500", "cities1000", "cities5000", "cities15000")
 # The largest page any list endpoint answers (``per_page``); API schemas validate against it at import time.
 MAX_PAGE_SIZE = 200
+# Limits checked at the edge, before any work (api/web/limits.py): JSON nesting, URL length, all header bytes.
+MAX_JSON_DEPTH = 32
+MAX_URL_BYTES = 8192
+MAX_HEADER_BYTES = 16384
+# Seconds a client is told to wait (``Retry-After``) when the database or the queue is down (503).
+RETRY_AFTER_S = 5
 
 
 class ConfigError(RuntimeError):
@@ -56,11 +62,25 @@ class Settings:
     # Console logins: at most LOGIN_MAX_FAILURES failed attempts per user name and address in LOGIN_WINDOW_S.
     LOGIN_MAX_FAILURES: int = field(default_factory=lambda: int(_env("TWINNING_LOGIN_MAX_FAILURES", "5") or 5))
     LOGIN_WINDOW_S: int = field(default_factory=lambda: int(_env("TWINNING_LOGIN_WINDOW", "900") or 900))
-    VISIBILITY_TIMEOUT_S: int = field(default_factory=lambda: int(_env("TWINNING_VISIBILITY_TIMEOUT", "3600") or 3600))
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (werkzeug ProxyFix).
+    TRUSTED_PROXIES: int = field(default_factory=lambda: int(_env("TWINNING_TRUSTED_PROXIES", "0") or 0))
+    # Send the console's session cookie only over HTTPS (set it when the service is served over HTTPS).
+    COOKIE_SECURE: bool = field(default_factory=lambda: (_env("TWINNING_COOKIE_SECURE", "0") or "0") == "1")
+    # Seconds before an unacknowledged task of a dead worker is delivered again; every task but training has a
+    # time limit of 40 s, so keep it above that (training holds a lease on its job instead).
+    VISIBILITY_TIMEOUT_S: int = field(default_factory=lambda: int(_env("TWINNING_VISIBILITY_TIMEOUT", "45") or 45))
+    # Chunks of one re-scoring job in the queue at once (each finished chunk dispatches the next of its lane).
+    RESCORE_WINDOW: int = field(default_factory=lambda: int(_env("TWINNING_RESCORE_WINDOW", "4") or 4))
+    # Seconds a training job's lease lasts; its worker renews it every third of that while it trains.
+    TRAIN_LEASE_S: float = field(default_factory=lambda: float(_env("TWINNING_TRAIN_LEASE", "30") or 30))
     # Seconds `twinning rescore --queue` / `train --queue` wait for a worker to pick a job up before giving up.
     QUEUE_PICKUP_TIMEOUT_S: float = field(
         default_factory=lambda: float(_env("TWINNING_QUEUE_PICKUP_TIMEOUT", "60") or 60)
     )
+    # Request bodies above this many bytes are refused (413) before they are read; Flask enforces it too.
+    MAX_CONTENT_LENGTH: int = field(default_factory=lambda: int(_env("TWINNING_MAX_BODY_BYTES", "1048576") or 1048576))
+    # Seconds to wait for a database connection (connect and pool checkout) before answering 503.
+    DB_TIMEOUT_S: float = field(default_factory=lambda: float(_env("TWINNING_DB_TIMEOUT", "2") or 2))
     # Conference mode: seconds the scheduler may take (it keeps the best schedule found at the limit).
     CONFERENCE_TIME_LIMIT: float = field(
         default_factory=lambda: float(_env("TWINNING_CONFERENCE_TIME_LIMIT", "10") or 10)

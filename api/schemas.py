@@ -16,16 +16,34 @@ CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-
 
 
 def split_commas(v: Any) -> Any:
-    """Query lists may come as ``?x=a,b`` or ``?x=a&x=b`` (or both)."""
+    """Query lists may come as ``?x=a,b`` or ``?x=a&x=b`` (or both); an empty item (``?x=``) stays, to be refused."""
     if isinstance(v, str):
-        return [p for p in v.split(",") if p]
+        return v.split(",")
     if isinstance(v, list):
-        return [p for item in v for p in str(item).split(",") if p]
+        return [p for item in v for p in str(item).split(",")]
     return v
 
 
+# What the columns hold: ids of cities (and everything keyed by them) are BIGINT; match ids, versions and
+# populations are INTEGER. Inputs are range-checked against them here, so no value reaches PostgreSQL out of range.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+CityId = Annotated[int, Field(ge=0, le=INT64_MAX, description="a city's id (a gazetteer city's is its geonameid)")]
+RowId = Annotated[int, Field(ge=0, le=INT32_MAX)]
+Population = Annotated[int, Field(ge=0, le=INT32_MAX)]
+MAX_ID_LIST = 5_000  # ids in one request body (larger batches: use a scope)
+
+
 class Strict(BaseModel):
+    """Query and path parameters: unknown names are refused (values arrive as strings, so types are lax)."""
+
     model_config = ConfigDict(extra="forbid")
+
+
+class Body(BaseModel):
+    """JSON bodies: unknown names are refused and types are strict (``false`` is no number, ``1e30`` no integer)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 PageNumber = Annotated[int, Field(ge=1, le=100_000)]
@@ -40,7 +58,7 @@ class Page(Strict):
 
 
 # ---------------------------------------------------------------- cities
-class CityBase(Strict):
+class CityBase(Body):
     name: str = Field(min_length=1, max_length=200)
     country: CountryCode
     admin1: str = Field(default="", max_length=20)
@@ -54,7 +72,7 @@ class CityCreate(CityBase):
     """A custom city outside the gazetteer (gazetteer cities come from the seed)."""
 
 
-class CityUpdate(Strict):
+class CityUpdate(Body):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     admin1: str | None = Field(default=None, max_length=20)
     latitude: float | None = Field(default=None, ge=-90, le=90)
@@ -94,23 +112,33 @@ class CityList(BaseModel):
 class CityQuery(Page):
     q: str | None = Field(default=None, max_length=100, description="name search, accent-insensitive")
     country: CountryCode | None = None
-    geonameid: int | None = None
+    geonameid: CityId | None = None
     has_profile: bool | None = None
     per_page: PerPage = 20
 
 
 class CityPath(BaseModel):
-    id: int = Field(description="the city's id as the API returns it (a gazetteer city's id is its geonameid)")
+    id: int = Field(
+        ge=0, le=INT64_MAX, description="the city's id as the API returns it (a gazetteer city's id is its geonameid)"
+    )
 
 
 # ---------------------------------------------------------------- profiles
-class ProfileIn(Strict):
-    offers: dict[SectorKey, Weight] = Field(default_factory=dict, description="sector → weight in [0, 1]")
-    seeks: dict[SectorKey, Weight] = Field(default_factory=dict, description="sector → weight in [0, 1]")
+# pydantic leaves the keys of a dict unconstrained in the JSON schema: say which keys are accepted.
+SECTOR_NAMES: dict[str, Any] = {"propertyNames": {"enum": list(SECTOR_KEYS)}}
+
+
+class ProfileIn(Body):
+    offers: dict[SectorKey, Weight] = Field(
+        default_factory=dict, description="sector → weight in [0, 1]", json_schema_extra=SECTOR_NAMES
+    )
+    seeks: dict[SectorKey, Weight] = Field(
+        default_factory=dict, description="sector → weight in [0, 1]", json_schema_extra=SECTOR_NAMES
+    )
     description: str = Field(default="", max_length=5000)
     pref_countries: list[CountryCode] = Field(default_factory=list, max_length=50)
-    pref_min_population: int | None = Field(default=None, ge=0)
-    pref_max_population: int | None = Field(default=None, ge=0)
+    pref_min_population: Population | None = None
+    pref_max_population: Population | None = None
     pref_languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] = Field(default_factory=list, max_length=20)
     seeking_partners: bool = True
     contact_name: str | None = Field(default=None, max_length=200)
@@ -146,8 +174,8 @@ class SuggestionQuery(Strict):
     k: int = Field(default=10, ge=1, le=100)
     country: list[CountryCode] | None = Field(default=None, description="only candidates in these countries")
     sector: list[SectorKey] | None = Field(default=None, description="only candidates whose profile names a sector")
-    min_population: int | None = Field(default=None, ge=0)
-    max_population: int | None = Field(default=None, ge=0)
+    min_population: Population | None = None
+    max_population: Population | None = None
     max_distance_km: float | None = Field(default=None, gt=0, le=20_100)
     max_country_share: float | None = Field(
         default=None,
@@ -213,8 +241,8 @@ class SuggestionList(BaseModel):
 
 
 class PairPath(BaseModel):
-    a: int
-    b: int
+    a: CityId
+    b: CityId
 
 
 class PairExplanation(BaseModel):
@@ -230,8 +258,12 @@ class PairExplanation(BaseModel):
 
 
 # ---------------------------------------------------------------- jobs
-class RescoreRequest(Strict):
-    city_ids: list[int] | None = Field(default=None, max_length=50_000, description="omit to rescore every city")
+class RescoreRequest(Body):
+    city_ids: list[CityId] | None = Field(
+        default=None,
+        max_length=MAX_ID_LIST,
+        description=f"at most {MAX_ID_LIST} ids; omit it (and use scope) to rescore more",
+    )
     scope: Literal["active", "all"] = Field(
         default="active", description="without city_ids: 'active' = cities with a profile or a partnership; 'all'"
     )
@@ -258,18 +290,21 @@ class JobPublic(BaseModel):
 
 
 # ---------------------------------------------------------------- partnerships
-class PartnershipCreate(Strict):
-    city_a_id: int
-    city_b_id: int
-    status: Literal["active", "dormant", "proposed", "ended"] = "active"
+PartnershipStatus = Literal["active", "dormant", "proposed", "ended"]
+
+
+class PartnershipCreate(Body):
+    city_a_id: CityId
+    city_b_id: CityId
+    status: PartnershipStatus = "active"
     since: int | None = Field(default=None, ge=1900, le=2100)
     sectors: list[SectorKey] = Field(default_factory=list)
     source: str = Field(default="user", max_length=40)
 
 
 class PartnershipQuery(Page):
-    city: int | None = Field(default=None, description="only partnerships of this city")
-    status: str | None = None
+    city: CityId | None = Field(default=None, description="only partnerships of this city")
+    status: PartnershipStatus | None = None
 
 
 class PartnershipPublic(BaseModel):
@@ -307,6 +342,9 @@ class ErrorField(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    """Every error's body; some carry more (``service`` on 503: database or redis; ``current`` on a match's 409)."""
+
+    model_config = ConfigDict(extra="allow")
     status: int
     message: str
     fields: list[ErrorField]
@@ -332,28 +370,28 @@ class MePublic(BaseModel):
     countries: list[str]
 
 
-class MatchCreate(Strict):
-    city_id: int = Field(description="the proposing city (one of yours, if you are an official)")
-    partner_id: int = Field(description="the suggested partner city")
+class MatchCreate(Body):
+    city_id: CityId = Field(description="the proposing city (one of yours, if you are an official)")
+    partner_id: CityId = Field(description="the suggested partner city")
     message: str = Field(
         default="", max_length=5000, description="why this partnership, for the coordinator and partner"
     )
     sectors: list[SectorKey] = Field(default_factory=list, max_length=15, description="chosen collaboration sectors")
 
 
-class MatchDecision(Strict):
+class MatchDecision(Body):
     action: MatchAction = Field(
         description="review, accept, reject (coordinator); confirm, decline (the partner city); withdraw (proposer)"
     )
     note: str = Field(default="", max_length=5000, description="required to reject or decline: say why")
     expected_version: int | None = Field(
-        default=None, ge=1, description="the version you saw; a different current version answers 409"
+        default=None, ge=1, le=INT32_MAX, description="the version you saw; a different current version answers 409"
     )
 
 
 class MatchQuery(Page):
     status: list[MatchStatus] | None = Field(default=None, description="comma-separated statuses")
-    city: int | None = Field(default=None, description="matches of this city (either side)")
+    city: CityId | None = Field(default=None, description="matches of this city (either side)")
     country: CountryCode | None = Field(default=None, description="matches with a city in this country")
     queue: bool = Field(default=False, description="the coordinator's queue: awaiting a decision, oldest first")
 
@@ -364,7 +402,7 @@ class MatchQuery(Page):
 
 
 class MatchPath(BaseModel):
-    id: int
+    id: RowId
 
 
 class MatchEventPublic(BaseModel):
@@ -408,10 +446,10 @@ class MatchList(BaseModel):
     per_page: int
 
 
-class UserCreate(Strict):
+class UserCreate(Body):
     name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._@-]+$")
     role: Literal["official", "coordinator", "admin"]
-    cities: list[int] = Field(default_factory=list, max_length=100, description="an official's cities")
+    cities: list[CityId] = Field(default_factory=list, max_length=100, description="an official's cities")
     countries: list[CountryCode] = Field(default_factory=list, max_length=250, description="a coordinator's scope")
     display_name: str = Field(default="", max_length=200)
     password: str | None = Field(default=None, min_length=8, max_length=200, description="for the console")
@@ -422,7 +460,7 @@ class UserQuery(Page):
 
 
 class UserPath(BaseModel):
-    name: str = Field(max_length=80)
+    name: str = Field(min_length=1, max_length=80)
 
 
 class UserPublic(MePublic):

@@ -178,3 +178,15 @@ def set_cli_env(monkeypatch: Any, database_url: str, tmp_path: Any, **extra: str
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def clean_redis() -> Iterator[None]:
+    """The test Redis database, emptied before and after (queue and fault tests)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield
+    client.flushdb()
+    client.close()

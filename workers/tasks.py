@@ -8,10 +8,13 @@ it is safe. Task names come from :mod:`api.domain.queue`, the one module that na
 from __future__ import annotations
 
 import logging
+import os
+import uuid
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from sqlalchemy.exc import OperationalError
 
 from api.config import Settings
@@ -25,7 +28,7 @@ log = logging.getLogger(__name__)
 class _Context:
     def __init__(self) -> None:
         self.settings = Settings.from_env()
-        self.engine = make_engine(self.settings.DATABASE_URL)
+        self.engine = make_engine(self.settings.DATABASE_URL, self.settings.DB_TIMEOUT_S)
         self.matchers = MatcherService(self.settings, self.engine)
 
 
@@ -35,22 +38,46 @@ def context() -> _Context:
     return _Context()
 
 
-COMMON = {
+class JobTask(Task):
+    """A task whose first argument is a job id: when it fails for good (retries exhausted, or an error that is not
+    retried), the job is marked failed — through a database outage too — so it is never left queued or running."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        if args and isinstance(args[0], str):
+            jobs.fail_eventually(context().engine, args[0], f"{type(exc).__name__}: {exc}")
+
+
+COMMON: dict[str, Any] = {
+    "base": JobTask,
     "acks_late": True,
     "reject_on_worker_lost": True,
     "autoretry_for": (OperationalError,),  # database hiccups are transient; everything else fails the job
-    "retry_backoff": True,
+    "retry_backoff": 2,  # 2, 4, 8, 16, 32, 60, 60, … s: about 8 minutes in all, no jitter (an outage is outlived)
     "retry_backoff_max": 60,
-    "max_retries": 5,
+    "retry_jitter": False,
+    "max_retries": 10,
 }
 
 
-@shared_task(name=queue.RESCORE_ALL, soft_time_limit=300, time_limit=360, **COMMON)
+# Every task but training ends (hard time limit) before the queue's visibility timeout (45 s by default) would
+# deliver it again while it still runs; training holds a lease on its job instead (see train_model).
+LIMITS = {"soft_time_limit": 30, "time_limit": 40}
+
+
+@shared_task(name=queue.RESCORE_ALL, **LIMITS, **COMMON)
 def rescore_all(job_id: str) -> None:
-    """Dispatcher: opens the job's score set and fans out one ``rescore_chunk`` per chunk of cities."""
+    """Dispatcher: opens the job's score set and puts the first RESCORE_WINDOW chunks in the queue; each finished
+    chunk then dispatches the next of its lane, so a requeued chunk is never starved behind the whole job."""
     ctx = context()
     try:
-        jobs.start(ctx.engine, ctx.settings, ctx.matchers, job_id, lambda j, n, ids: rescore_chunk.delay(j, n, ids))
+        jobs.start(
+            ctx.engine,
+            ctx.settings,
+            ctx.matchers,
+            job_id,
+            lambda j, n, ids: rescore_chunk.delay(j, n, ids),
+            window=ctx.settings.RESCORE_WINDOW,
+        )
     except OperationalError:
         raise
     except Exception as e:
@@ -58,45 +85,56 @@ def rescore_all(job_id: str) -> None:
         jobs.fail(ctx.engine, job_id, f"{type(e).__name__}: {e}")
 
 
-@shared_task(name=queue.RESCORE_CITY, soft_time_limit=120, time_limit=150, **COMMON)
+@shared_task(name=queue.RESCORE_CITY, **LIMITS, **COMMON)
 def rescore_city(job_id: str) -> None:
     """Re-score the cities of a small job (e.g. after a profile edit); same path as a batch."""
     rescore_all(job_id)
 
 
-@shared_task(name=queue.RESCORE_CHUNK, soft_time_limit=600, time_limit=660, **COMMON)
+@shared_task(name=queue.RESCORE_CHUNK, **LIMITS, **COMMON)
 def rescore_chunk(job_id: str, chunk: int, city_ids: list[int]) -> int:
+    """Score one chunk (idempotent: its rows are replaced), then dispatch the next unfinished chunk of its lane."""
     ctx = context()
     try:
-        return jobs.run_chunk(ctx.engine, ctx.matchers, job_id, chunk, city_ids)
+        done = jobs.run_chunk(ctx.engine, ctx.matchers, job_id, chunk, city_ids)
+        following = jobs.successor(ctx.engine, ctx.settings, job_id, chunk, ctx.settings.RESCORE_WINDOW)
     except OperationalError:
         raise
     except Exception as e:
         log.exception("rescore_chunk %s/%s failed", job_id, chunk)
         jobs.fail(ctx.engine, job_id, f"{type(e).__name__}: {e}")
         raise
+    if following is not None:
+        rescore_chunk.delay(job_id, *following)
+    return done
 
 
-@shared_task(name=queue.TRAIN_MODEL, soft_time_limit=1800, time_limit=1900, **COMMON)
-def train_model(job_id: str) -> str | None:
-    """Fit the partnership-likelihood model on the current network, save it, then re-score the active cities."""
-    from api.domain.training import run_train_job
+@shared_task(name=queue.TRAIN_MODEL, bind=True, soft_time_limit=1800, time_limit=1900, **COMMON)
+def train_model(self: Task, job_id: str) -> str | None:
+    """Fit the partnership-likelihood model on the current network, save it, then re-score the active cities.
 
+    Training outlasts the visibility timeout, so the message comes back while it runs: this execution holds a
+    lease on the job (renewed while it trains); a duplicate finds it live and looks again in TRAIN_LEASE_S
+    seconds, taking over only if the holder died (its lease lapsed)."""
     ctx = context()
-    try:
-        run_train_job(ctx.engine, ctx.settings, job_id)
-    except OperationalError:
-        raise
-    except Exception as e:
-        log.exception("train_model %s failed", job_id)
-        jobs.fail(ctx.engine, job_id, f"{type(e).__name__}: {e}")
-        return None
-    follow_id = jobs.rescore_after_training(ctx.engine, ctx.matchers, job_id)
-    rescore_all.delay(follow_id)
+    owner = f"{self.request.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    with jobs.lease(ctx.engine, job_id, owner, ctx.settings.TRAIN_LEASE_S) as held:
+        if not held:
+            raise self.retry(countdown=ctx.settings.TRAIN_LEASE_S, max_retries=None)
+        try:
+            follow_id = jobs.train_then_rescore(ctx.engine, ctx.settings, ctx.matchers, job_id)
+        except OperationalError:
+            raise
+        except Exception as e:
+            log.exception("train_model %s failed", job_id)
+            jobs.fail(ctx.engine, job_id, f"{type(e).__name__}: {e}")
+            return None
+    if follow_id is not None:
+        rescore_all.delay(follow_id)  # idempotent: a running job only re-dispatches its window
     return follow_id
 
 
-@shared_task(name=queue.NIGHTLY_RESCORE, soft_time_limit=60, time_limit=90, **COMMON)
+@shared_task(name=queue.NIGHTLY_RESCORE, **LIMITS, **COMMON)
 def nightly_rescore() -> str:
     """Beat's nightly job: a new score set for every active city, one job per day however often it is delivered."""
     ctx = context()
@@ -106,7 +144,7 @@ def nightly_rescore() -> str:
     return job_id
 
 
-@shared_task(name=queue.EXPIRE_MATCHES, soft_time_limit=60, time_limit=90, **COMMON)
+@shared_task(name=queue.EXPIRE_MATCHES, **LIMITS, **COMMON)
 def expire_matches() -> list[int]:
     """Beat's hourly job: expire proposals and accepted matches that waited too long (idempotent)."""
     from sqlmodel import Session

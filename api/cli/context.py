@@ -42,7 +42,7 @@ def data_session() -> Iterator[tuple[Settings, Any]]:
         settings = Settings.from_env()
     except ConfigError as e:
         raise click.UsageError(str(e)) from e
-    engine = make_engine(settings.DATABASE_URL)
+    engine = make_engine(settings.DATABASE_URL, settings.DB_TIMEOUT_S)
     try:
         with Session(engine) as session:
             yield settings, session
@@ -68,10 +68,16 @@ def city_id(session: Any, text: str, param_hint: str = "--city") -> int:
 
 
 def follow_job(
-    engine: Any, job_id: str, total: int, *, pickup_timeout: float, desc: str = "rescoring (workers)"
+    engine: Any,
+    job_id: str,
+    total: int,
+    *,
+    pickup_timeout: float,
+    desc: str = "rescoring (workers)",
+    redis_url: str | None = None,
 ) -> None:
     """Show a job's progress until it ends. Gives up, and marks the job failed, when no worker has picked it up
-    within ``pickup_timeout`` seconds."""
+    within ``pickup_timeout`` seconds, saying what is missing: Redis (when it does not answer) or a worker."""
     from sqlmodel import Session
     from tqdm import tqdm
 
@@ -95,6 +101,13 @@ def follow_job(
                     "(TWINNING_QUEUE_PICKUP_TIMEOUT): is a Celery worker running? "
                     "Start one with: celery -A workers.celery_app worker -Q twinning"
                 )
+                if redis_url:
+                    from api.domain.queue import QueueUnavailable, ping
+
+                    try:
+                        ping(redis_url, 1.5)
+                    except QueueUnavailable as e:
+                        message = f"no worker picked up job {job_id} within {pickup_timeout:g} s: {e}; start Redis"
                 jobs.fail(engine, job_id, message)
                 raise click.ClickException(message)
             time.sleep(0.5)

@@ -47,7 +47,13 @@ def rescore(cities: tuple[str, ...], scope: str, queue: bool) -> None:
         job_id, total = job.id, job.total
     click.echo(f"job {job_id}: {total} cities")
     if queue:
-        follow_job(svc.engine, job_id, total, pickup_timeout=svc.settings.QUEUE_PICKUP_TIMEOUT_S)
+        follow_job(
+            svc.engine,
+            job_id,
+            total,
+            pickup_timeout=svc.settings.QUEUE_PICKUP_TIMEOUT_S,
+            redis_url=svc.settings.REDIS_URL,
+        )
         return
     from tqdm import tqdm
 

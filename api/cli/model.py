@@ -35,7 +35,14 @@ def train(out: Path | None, queue: bool, no_rescore: bool) -> None:
         with Session(svc.engine, expire_on_commit=False) as session:
             job = svc.submit(session, kind="train")
         click.echo(f"train job {job.id} sent to the workers")
-        follow_job(svc.engine, job.id, 1, pickup_timeout=svc.settings.QUEUE_PICKUP_TIMEOUT_S, desc="training")
+        follow_job(
+            svc.engine,
+            job.id,
+            1,
+            pickup_timeout=svc.settings.QUEUE_PICKUP_TIMEOUT_S,
+            desc="training",
+            redis_url=svc.settings.REDIS_URL,
+        )
         with Session(svc.engine) as session:
             done = crud.find_job(session, job_id=job.id)
             assert done is not None

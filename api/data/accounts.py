@@ -87,3 +87,11 @@ def count_login_failures(session: Session, *, key: str, address: str, since: dat
         select(func.count()).where(col(LoginAttempt.key).endswith(f"|{address}"), col(LoginAttempt.at) >= since)
     ).one()
     return int(per_key), int(per_addr)
+
+
+def count_name_failures(session: Session, *, name: str, since: datetime) -> int:
+    """Failed attempts since ``since`` for the user name ``name``, from any address."""
+    stmt = select(func.count()).where(
+        col(LoginAttempt.key).startswith(f"{name}|", autoescape=True), col(LoginAttempt.at) >= since
+    )
+    return int(session.exec(stmt).one())

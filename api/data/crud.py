@@ -454,6 +454,23 @@ def record_chunk(session: Session, *, job_id: str, chunk: int, size: int) -> int
     return int(done)
 
 
+def claim_lease(session: Session, *, job_id: str, owner: str, now: float, seconds: float) -> bool:
+    """Take or renew the job's lease (``params.lease``: owner and expiry, epoch seconds) unless another owner
+    holds a live one; the row is locked meanwhile, so two claimants never both win. Commits."""
+    job = session.exec(select(Job).where(col(Job.id) == job_id).with_for_update()).first()
+    if job is None:
+        session.rollback()
+        return False
+    lease = (job.params or {}).get("lease") or {}
+    if lease.get("owner") not in (None, owner) and float(lease.get("until", 0)) > now:
+        session.rollback()
+        return False
+    job.params = {**(job.params or {}), "lease": {"owner": owner, "until": now + seconds}}
+    session.add(job)
+    session.commit()
+    return True
+
+
 def done_chunks(session: Session, *, job_id: str) -> set[int]:
     return set(session.exec(select(JobChunk.chunk).where(JobChunk.job_id == job_id)).all())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,8 +13,11 @@ from sqlmodel import Session, create_engine
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout so threads can share it."""
+def make_engine(url: str, timeout: float = 2.0) -> Engine:
+    """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout so threads can share it.
+
+    PostgreSQL connections give up after ``timeout`` seconds (connect, and waiting for a pooled connection), so a
+    database outage answers 503 quickly instead of hanging a request; libpq's smallest connect timeout is 2 s."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -26,7 +30,14 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        pool_timeout=timeout,
+        connect_args={"connect_timeout": max(2, math.ceil(timeout))},
+    )
 
 
 @contextmanager

@@ -7,8 +7,10 @@
   not leak usable tokens. Tokens are revocable one by one or per user.
 * Console logins are rate-limited in the database (so it holds across processes): after
   ``LOGIN_MAX_FAILURES`` failures for one user name from one address within ``LOGIN_WINDOW_S`` seconds, further
-  attempts are refused (HTTP 429) until the window has passed; an address is also capped at four times that
-  across all user names.
+  attempts are refused (HTTP 429) until the window has passed. A user name is also capped at four times that
+  across all addresses (a per-user limit: failures on *other* names cannot trip it), and an address at four times
+  that across all names — which then refuses only the names that have failed from it, so one address's failures
+  on other names never lock out a user (behind a shared proxy or NAT: everyone else).
 """
 
 from __future__ import annotations
@@ -176,7 +178,9 @@ def check_login(
     since = utcnow() - timedelta(seconds=window_s)
     store.forget_login_attempts(session, before=since)
     per_key, per_addr = store.count_login_failures(session, key=key, address=address, since=since)
-    if per_key >= max_failures or per_addr >= 4 * max_failures:
+    per_name = store.count_name_failures(session, name=name, since=since)
+    spraying = per_addr >= 4 * max_failures and per_key > 0
+    if per_key >= max_failures or per_name >= 4 * max_failures or spraying:
         session.commit()
         return LoginResult(None, limited=True, retry_after=window_s)
     user = store.get_user(session, name=name)

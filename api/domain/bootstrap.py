@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,14 +13,49 @@ from sqlmodel import Session
 from api.data import conferences as conference_data
 from api.data import crud
 from api.domain import conferences
+from api.domain.queue import QueueUnavailable, ping
 from api.domain.scoring import load_likelihood
+from api.errors import Unavailable
 
 log = logging.getLogger(__name__)
+QUEUE_RETRY_S = 5.0
 
 
-def first_start(app: Any, echo: Callable[[str], None] = print) -> None:
+def first_start(app: Any, echo: Callable[[str], None] = print) -> threading.Thread | None:
     """No usable model yet: train one in the background (then re-score). No score set yet: re-score in the
-    background."""
+    background.
+
+    With Redis down the service starts anyway (reads work; writes that need the queue answer 503): it says so,
+    and a background thread submits the first-start job as soon as Redis answers. Returns that thread, if any."""
+    try:
+        _first_start(app, echo)
+        return None
+    except Unavailable as e:
+        echo(
+            f"Redis is down ({e}): the service starts and serves reads; jobs answer 503 until Redis is back. "
+            "The first-start job is submitted as soon as Redis answers."
+        )
+    thread = threading.Thread(target=_when_the_queue_is_back, args=(app, echo), name="first-start", daemon=True)
+    thread.start()
+    return thread
+
+
+def _when_the_queue_is_back(app: Any, echo: Callable[[str], None]) -> None:
+    settings = app.extensions["twinning"].settings
+    while True:
+        time.sleep(QUEUE_RETRY_S)
+        try:
+            ping(settings.REDIS_URL, settings.REDIS_TIMEOUT_S)
+            _first_start(app, echo)
+            echo("Redis is back: the first-start job is queued.")
+            return
+        except (QueueUnavailable, Unavailable):
+            continue
+        except Exception:  # e.g. the database is down too: try again later
+            log.exception("first-start job not submitted yet")
+
+
+def _first_start(app: Any, echo: Callable[[str], None]) -> None:
     svc = app.extensions["twinning"]
     with Session(svc.engine) as session:
         path = svc.settings.model_path()

@@ -105,8 +105,7 @@ def login_session(user: User) -> None:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    """Bearer checks on the API (the session cookie's flags are set in :mod:`api.web.security`)."""
 
     @app.before_request
     def _check_bearer() -> None:

@@ -60,7 +60,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], dict[str, int]]] = [
             "official_suzhou": 200,
             "official_miami": 403,
             "coordinator": 200,
-            "coordinator_de": 200,
+            "coordinator_de": 403,  # Suzhou is outside a German coordinator's scope
             "admin": 200,
         },
     ),
@@ -73,7 +73,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], dict[str, int]]] = [
             "official_suzhou": 403,
             "official_miami": 403,
             "coordinator": 201,
-            "coordinator_de": 201,
+            "coordinator_de": 403,  # a US city: outside a German coordinator's scope
             "admin": 201,
         },
     ),

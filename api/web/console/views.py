@@ -240,8 +240,8 @@ def _parse_profile_form(form: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         raw[name] = form.get(name, "").strip()
     for name in ("pref_min_population", "pref_max_population"):
         raw[name] = form.get(name, "").strip()
-        if raw[name]:
-            data[name] = raw[name]
+        if raw[name]:  # a number when it is one (the body model is strict); pydantic reports anything else
+            data[name] = int(raw[name]) if raw[name].isdigit() and len(raw[name]) < 19 else raw[name]
     raw["seeking_partners"] = form.get("seeking_partners") == "on"
     data["description"] = raw["description"]
     data["pref_countries"] = [c.strip().upper() for c in raw["pref_countries"].split(",") if c.strip()]

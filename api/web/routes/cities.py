@@ -10,7 +10,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from api.data import crud
 from api.data.text import script_for_languages
 from api.domain.suggestions import suggestions_for
-from api.errors import Invalid, NotFound, Unavailable
+from api.errors import Forbidden, Invalid, NotFound, Unavailable
 from api.schemas import (
     CityCreate,
     CityList,
@@ -77,8 +77,11 @@ def list_cities(query: CityQuery) -> Any:
 
 @bp.post("/cities", responses={201: CityPublic, **WRITE_ERRORS}, security=auth.BEARER)
 def create_city(body: CityCreate) -> Any:
-    """Create a custom city outside the gazetteer; answers 201 with a Location header. Coordinators and admins."""
-    auth.require_role("admin", "coordinator")
+    """Create a custom city outside the gazetteer; answers 201 with a Location header. Coordinators (in a country
+    of their scope) and admins."""
+    user = auth.require_role("admin", "coordinator")
+    if not user.covers_country(body.country):
+        raise Forbidden(f"you may not create cities in {body.country}: it is outside your countries")
     city = crud.create_city(db(), data=body)
     return _public(city), 201, {"Location": url_for("cities.get_city", id=city.id)}
 
@@ -90,9 +93,12 @@ def get_city(path: CityPath) -> Any:
 
 @bp.patch("/cities/<int:id>", responses={200: CityPublic, **WRITE_ERRORS}, security=auth.BEARER)
 def update_city(path: CityPath, body: CityUpdate) -> Any:
-    """Update a city's fields (only those sent). Admins, coordinators, and the city's officials."""
-    auth.require_city_editor(path.id, "coordinator")
+    """Update a city's fields (only those sent). Admins, coordinators in the city's country, and the city's
+    officials."""
+    user = auth.require_city_editor(path.id, "coordinator")
     city = _city_or_404(path.id)
+    if user.role == "coordinator" and not user.covers_country(city.country):
+        raise Forbidden(f"you may not change city {path.id}: {city.country} is outside your countries")
     return _public(crud.update_city(db(), city=city, data=body))
 
 

@@ -26,7 +26,7 @@ def job_public(job: Job) -> dict[str, Any]:
         total=job.total,
         done=job.done,
         progress=round(min(progress, 1.0), 4),
-        params={k: v for k, v in (job.params or {}).items() if k != "city_ids"}
+        params={k: v for k, v in (job.params or {}).items() if k not in {"city_ids", "lease"}}
         | {"n_cities": len(job.params.get("city_ids") or []) or job.total},
         score_set_id=job.score_set_id,
         result=job.result or {},
