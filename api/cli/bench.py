@@ -6,6 +6,7 @@ Each prints a table, or one JSON object with ``--json``; the README's benchmark 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -118,3 +119,32 @@ def bench_load(
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
     if not result["ok"]:
         raise SystemExit(1)
+
+
+@bench_group.command("search")
+@click.option(
+    "--level",
+    default="cities1000",
+    show_default=True,
+    type=click.Choice(["cities500", "cities1000", "cities5000", "cities15000"]),
+    help="Gazetteer level of the benchmark database.",
+)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite file (default var/bench/search-LEVEL.db; built once, then reused).",
+)
+@click.option("--clients", default=50, show_default=True, type=click.IntRange(1, 200), help="Concurrent clients.")
+@click.option("--requests", default=3000, show_default=True, type=click.IntRange(10, 100_000), help="Queries per row.")
+@click.option("--seconds", default=20.0, show_default=True, type=click.FloatRange(1, 600), help="Time limit per row.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the query mix.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def bench_search(
+    level: str, db: Path | None, clients: int, requests: int, seconds: float, seed: int, as_json: bool
+) -> None:
+    """City search over every name (the name index) against the former LIKE '%q%' scan, through the real app
+    under waitress on loopback with concurrent clients: p50/p95/p99 and requests/s."""
+    from api.cli.bench_search import format_table, run
+
+    result = run(level=level, db=db, clients=clients, requests=requests, seconds=seconds, seed=seed)
+    click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
