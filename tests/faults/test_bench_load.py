@@ -3,6 +3,7 @@ mid-run. Inside the window only 503, outside no 5xx, and the books balance after
 
 from __future__ import annotations
 
+import json
 import time
 
 from api.cli.bench_load import run
@@ -20,7 +21,9 @@ def test_a_tiny_load_run_with_a_database_cut_keeps_its_books() -> None:
         database=f"{TEST_DB}_bench",
         redis_url=REDIS_URL,
     )
-    summary = {k: r[k] for k in ("sent", "all", "fault", "errors_inside_window", "outside_examples", "accounting")}
+    summary = json.dumps(
+        {k: r[k] for k in ("accounting", "sent", "all", "fault", "errors_inside_window", "outside_examples", "ok")}
+    )
     assert r["sent"] == 200 and not r["truncated"], summary
     assert r["fault"]["seconds"] >= 1.0 and r["inside_window"] > 0, summary
     assert r["five_xx_outside"] == 0 and r["no_answer"] == 0, summary

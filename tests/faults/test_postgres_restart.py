@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from api.data.db import make_engine, migrate
 from api.data.models import City, Country
+from api.data.seeding import index_names_of_existing_cities
 from tests.conftest import bearer, make_test_app
 
 BIN_DIRS = sorted(
@@ -131,6 +132,8 @@ def _prepare(c: Cluster) -> str:
                 ]
             )
             session.commit()
+        with engine.begin() as conn:
+            index_names_of_existing_cities(conn)  # what search reads
     finally:
         engine.dispose()
     return url
