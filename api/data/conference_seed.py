@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from api.data import conferences as q
 from api.data.conference_models import Conference
+from api.data.crud import index_main_name
 from api.data.models import CUSTOM_ID_START, City
 from api.data.text import fold
 from seed.readers import SEED_DIR
@@ -33,7 +34,10 @@ def _custom_place(session: Session, p: dict[str, Any]) -> int:
         return existing.id
     next_id = max(CUSTOM_ID_START, (session.exec(select(func.max(City.id))).one() or 0) + 1)
     fields = {k: p[k] for k in ("name", "country", "admin1", "latitude", "longitude", "population", "timezone")}
-    session.add(City(id=next_id, search_name=fold(p["name"]), is_custom=True, **fields))
+    city = City(id=next_id, search_name=fold(p["name"]), is_custom=True, **fields)
+    session.add(city)
+    session.flush()
+    index_main_name(session, city=city)
     session.flush()
     return next_id
 

@@ -10,17 +10,21 @@ change calls them so (``api/domain/jobs.py``, ``api/cli``, the suggestions views
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import and_, case, delete, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from api.data.models import (
     CUSTOM_ID_START,
+    NAME_ALTERNATE,
+    NAME_WORD,
     City,
+    CityName,
     Country,
     Job,
     JobChunk,
@@ -30,7 +34,7 @@ from api.data.models import (
     Suggestion,
     utcnow,
 )
-from api.data.text import fold
+from api.data.text import fold, name_entries, script_of
 from api.errors import Conflict, Invalid, NotFound
 from api.schemas import CityCreate, CityPublic, CityUpdate, PartnershipCreate, ProfileIn
 
@@ -59,7 +63,12 @@ def city_public(city: City, *, countries: dict[str, str] | None = None, has_prof
 
 
 def cities_public(session: Session, *, cities: Sequence[City]) -> list[CityPublic]:
-    countries = country_names(session)
+    codes = {c.country for c in cities}
+    countries = (
+        {c.code: c.name for c in session.exec(select(Country).where(col(Country.code).in_(codes))).all()}
+        if codes
+        else {}
+    )
     ids = [c.id for c in cities]
     with_profile = (
         set(session.exec(select(Profile.city_id).where(col(Profile.city_id).in_(ids))).all()) if ids else set()
@@ -74,7 +83,21 @@ def cities_by_id(session: Session, *, ids: Sequence[int]) -> dict[int, CityPubli
     return {c.id: c for c in cities_public(session, cities=rows)}
 
 
-def list_cities(
+@dataclass
+class CitySearch:
+    """A page of cities and, for a name search, the name each was found by (``matched``: city id → name) and the
+    name in the wanted script where the city has one (``in_script``: city id → name)."""
+
+    cities: list[City]
+    count: int
+    matched: dict[int, str] = field(default_factory=dict)
+    in_script: dict[int, str] = field(default_factory=dict)
+
+
+KEY_END = "\U0010ffff"  # above every character: [key, key + KEY_END) is every key that starts with key
+
+
+def search_cities(
     session: Session,
     *,
     q: str | None = None,
@@ -83,11 +106,33 @@ def list_cities(
     has_profile: bool | None = None,
     page: int = 1,
     per_page: int = 20,
-) -> tuple[list[City], int]:
-    stmt = select(City)
-    if q:
-        needle = fold(q.strip())
-        stmt = stmt.where(col(City.search_name).contains(needle, autoescape=True))
+    script: str | None = None,
+) -> CitySearch:
+    """Filter and page the cities; with ``q``, search every name of every city (GeoNames name, alternate names in
+    any script, later words of the name), accent- and case-insensitive (:func:`api.data.text.fold`).
+
+    Order: exact matches of a name, then names that start with the query, then names with a later word that starts
+    with it; larger places first within each; then id. One range scan of the ``cityname`` key index
+    (``key >= :q AND key < :q || U+10FFFF``), which SQLite and PostgreSQL ("C" collation) both serve.
+    ``script`` (ISO 15924, e.g. ``Hani``) asks for each city's name in that script (``in_script``); a query written
+    in another script than Latin asks for its own script instead."""
+    needle = fold(q) if q else ""
+    stmt: Any = sa_select(City)  # rows are (City, total) tuples below
+    tier: Any = None
+    if needle:
+        rank = case(
+            (and_(col(CityName.kind) < NAME_WORD, col(CityName.key) == needle), 0),
+            (col(CityName.kind) < NAME_WORD, 1),
+            else_=2,
+        )
+        hits = (
+            sa_select(col(CityName.city_id).label("city_id"), func.min(rank).label("tier"))
+            .where(col(CityName.key) >= needle, col(CityName.key) < needle + KEY_END)
+            .group_by(col(CityName.city_id))
+            .subquery("hits")
+        )
+        tier = hits.c.tier
+        stmt = stmt.join(hits, hits.c.city_id == City.id)
     if country:
         stmt = stmt.where(City.country == country)
     if geonameid is not None:
@@ -95,13 +140,67 @@ def list_cities(
     if has_profile is not None:
         having = select(Profile.city_id)
         stmt = stmt.where(col(City.id).in_(having) if has_profile else col(City.id).not_in(having))
-    count = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-    # Exact name matches first, then the biggest cities: what a person searching for "Suzhou" expects.
-    order = [col(City.population).desc(), col(City.id)]
-    if q:
-        order.insert(0, (col(City.search_name) == fold(q.strip())).desc())
-    rows = session.exec(stmt.order_by(*order).offset((page - 1) * per_page).limit(per_page)).all()
-    return list(rows), int(count)
+    order: list[Any] = [col(City.population).desc(), col(City.id)]
+    if tier is not None:
+        order.insert(0, tier)
+    # The total comes with the page (a window count: one scan of the matches, not two).
+    paged: Any = stmt.add_columns(func.count().over().label("total")).order_by(*order)
+    found = session.exec(paged.offset((page - 1) * per_page).limit(per_page)).all()
+    rows = [r[0] for r in found]
+    if found:
+        count = int(found[0][-1])
+    else:  # past the last page (or nothing at all): count on its own
+        count = session.exec(select(func.count()).select_from(stmt.subquery())).one() if page > 1 else 0
+    result = CitySearch(rows, int(count))
+    if needle and rows:
+        ids = [c.id for c in rows]
+        names = session.exec(
+            select(CityName.city_id, CityName.key, CityName.name, CityName.kind).where(
+                col(CityName.city_id).in_(ids), col(CityName.key) >= needle, col(CityName.key) < needle + KEY_END
+            )
+        ).all()
+        best: dict[int, tuple[tuple[int, int, int], str]] = {}
+        for city_id, key, name, kind in names:
+            rank_key = (0 if key == needle and kind < NAME_WORD else 1 if kind < NAME_WORD else 2, kind, len(name))
+            if city_id not in best or rank_key < best[city_id][0]:
+                best[city_id] = (rank_key, name)
+        result.matched = {i: best[i][1] for i in ids if i in best}
+        written = script_of(q or "")
+        if written not in ("", "Latn"):  # a query in another script than Latin asks for that script
+            script = written
+    if script and rows:
+        result.in_script = names_in_script(session, ids=[c.id for c in rows], script=script, prefer=result.matched)
+    return result
+
+
+def names_in_script(session: Session, *, ids: Sequence[int], script: str, prefer: dict[int, str]) -> dict[int, str]:
+    """Each city's name in ``script`` (the matched name when it is in that script, else the shortest; ties by code
+    point order, which puts simplified Chinese 苏州 before traditional 蘇州)."""
+    rows = session.exec(
+        select(CityName.city_id, CityName.name).where(
+            col(CityName.city_id).in_(list(ids)), CityName.script == script, col(CityName.kind) < NAME_WORD
+        )
+    ).all()
+    out: dict[int, str] = {}
+    for city_id, name in sorted(rows, key=lambda r: (len(r[1]), r[1])):
+        out.setdefault(city_id, name)
+    for city_id, name in prefer.items():
+        if script_of(name) == script:
+            out[city_id] = name
+    return out
+
+
+def display_name(city: City, *, in_script: str | None) -> str:
+    """``Suzhou (苏州)``: the city's name, with its name in the user's script when there is one and it differs."""
+    if in_script and in_script != city.name and script_of(city.name) != script_of(in_script):
+        return f"{city.name} ({in_script})"
+    return city.name
+
+
+def list_cities(session: Session, **filters: Any) -> tuple[list[City], int]:
+    """:func:`search_cities` without the names: the page of cities and the total count."""
+    found = search_cities(session, **filters)
+    return found.cities, found.count
 
 
 def get_city(session: Session, *, city_id: int, field: str | None = None) -> City:
@@ -133,13 +232,22 @@ def missing_country_codes(session: Session, *, codes: Sequence[str]) -> list[str
 
 
 def find_city(session: Session, *, text: str) -> City:
-    """A city by id/geonameid or by name (exact, accent-insensitive; the most populous on ties)."""
+    """A city by id/geonameid or by any of its names, in any language or script (exact, accent- and
+    case-insensitive: ``Koln``, ``Cologne``, ``苏州``; the most populous on ties)."""
     if text.strip().isdigit():
         return get_city(session, city_id=int(text))
-    rows, _ = list_cities(session, q=text, per_page=1)
-    if not rows or rows[0].search_name != fold(text.strip()):
-        raise NotFound(f"city {text!r} not found")
-    return rows[0]
+    needle = fold(text)
+    if needle:
+        row = session.exec(
+            select(City)
+            .join(CityName, col(CityName.city_id) == City.id)
+            .where(CityName.key == needle, col(CityName.kind) < NAME_WORD)
+            .order_by(col(City.population).desc(), col(City.id))
+            .limit(1)
+        ).first()
+        if row is not None:
+            return row
+    raise NotFound(f"city {text!r} not found")
 
 
 def create_city(session: Session, *, data: CityCreate) -> City:
@@ -151,6 +259,8 @@ def create_city(session: Session, *, data: CityCreate) -> City:
         city = City(id=next_id, search_name=fold(data.name), is_custom=True, **data.model_dump())
         session.add(city)
         try:
+            session.flush()
+            index_main_name(session, city=city)
             session.commit()
             return city
         except IntegrityError:
@@ -166,10 +276,23 @@ def update_city(session: Session, *, city: City, data: CityUpdate) -> City:
         setattr(city, key, value)
     if "name" in changes and data.name:
         city.search_name = fold(data.name)
+        index_main_name(session, city=city)
     city.updated_at = utcnow()
     session.add(city)
     session.commit()
     return city
+
+
+def index_main_name(session: Session, *, city: City) -> None:
+    """(Re-)index a city's own name and its later words (kinds 0 and 2); its alternate names stay."""
+    rows = name_entries(city.id, [], main=city.name)
+    keys = [r[1] for r in rows]
+    session.execute(
+        delete(CityName).where(
+            col(CityName.city_id) == city.id, or_(col(CityName.kind) != NAME_ALTERNATE, col(CityName.key).in_(keys))
+        )
+    )
+    session.add_all(CityName(city_id=c, key=k, name=n, kind=kind, script=sc) for c, k, n, kind, sc in rows)
 
 
 # ---------------------------------------------------------------- profiles

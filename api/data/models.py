@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, SmallInteger, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 CUSTOM_ID_START = 1_000_000_000  # ids of cities created by users (gazetteer cities use their geonameid)
@@ -30,7 +30,7 @@ class City(SQLModel, table=True):
     id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     geonameid: int | None = Field(default=None, sa_column=Column(BigInteger, unique=True, nullable=True))
     name: str = Field(index=True, max_length=200)
-    search_name: str = Field(index=True, max_length=200)  # lower-case ASCII fold of the name, for search
+    search_name: str = Field(max_length=200)  # fold of the name (search itself goes through CityName)
     country: str = Field(index=True, max_length=2, foreign_key="country.code")
     admin1: str = Field(default="", max_length=20)
     latitude: float
@@ -39,6 +39,31 @@ class City(SQLModel, table=True):
     timezone: str = Field(default="", max_length=60)
     is_custom: bool = False
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+# The search key is compared byte by byte (code point order) so that one B-tree serves exact and prefix lookups
+# as range scans (``key >= :q AND key < :q || U+10FFFF``): SQLite's default BINARY collation does that, PostgreSQL
+# needs the "C" collation on the column (a locale collation would not serve the range).
+NAME_KEY_TYPE = String(200).with_variant(String(200, collation="C"), "postgresql")
+
+NAME_MAIN, NAME_ALTERNATE, NAME_WORD = 0, 1, 2  # CityName.kind
+
+
+class CityName(SQLModel, table=True):
+    """A key under which a city is found: its GeoNames name (``kind`` 0), each alternate name (1) — in any script
+    —, and each later word of its name (2, ``york city`` for New York City). ``key`` is :func:`api.data.text.fold`
+    of ``name`` (names with umlauts have a second key spelled the German way); ``script`` is its ISO 15924 script.
+    One row per (city, key); deleting a city deletes its names."""
+
+    __tablename__ = "cityname"
+    __table_args__ = (Index("ix_cityname_key", "key", "kind", "city_id"), {"sqlite_with_rowid": False})
+    city_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("city.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    )
+    key: str = Field(sa_column=Column(NAME_KEY_TYPE, primary_key=True))
+    name: str = Field(max_length=200)
+    kind: int = Field(default=NAME_ALTERNATE, sa_column=Column(SmallInteger, nullable=False))
+    script: str = Field(default="", max_length=4)
 
 
 class Profile(SQLModel, table=True):

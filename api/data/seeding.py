@@ -1,26 +1,34 @@
-"""Idempotent loader for the shipped seed data: countries, the gazetteer, real partnerships, demo profiles.
+"""Idempotent loader for the shipped seed data: countries, the gazetteer and its names, real partnerships, demo
+profiles.
 
-Every step is an upsert keyed by the natural key (country code, geonameid, city pair), so running it again changes
-nothing and a second run takes about as long as the first.
+Every step is an upsert keyed by the natural key (country code, geonameid, (city, name key), city pair), so running
+it again changes nothing. The gazetteer and its names go through the drivers' bulk paths (SQLite ``executemany``,
+PostgreSQL ``COPY``): 170,391 cities and about 1.1 million name keys load in seconds.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, select
+import pandas as pd
+from sqlalchemy import Engine, Table, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
-from api.data.text import fold
+from api.data.text import fold, name_entries
 from seed.readers import (
+    DEFAULT_GAZETTEER,
     DEMO_PROFILES_FILE,
-    read_cities,
+    Gazetteer,
+    partnerships_file,
     read_countries,
+    read_gazetteer,
     read_pairs,
 )
 
@@ -52,24 +60,159 @@ def upsert(
         conn.execute(stmt, list(rows[start : start + chunk]))
 
 
+def bulk_upsert(
+    conn: Any,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[tuple[Any, ...]],
+    keys: Sequence[str],
+    update: Sequence[str] = (),
+    *,
+    chunk: int = 100_000,
+) -> None:
+    """Insert many rows (tuples in ``columns`` order) through the driver's fastest path; where ``keys`` exist,
+    update the ``update`` columns that differ (or do nothing). A second run with the same rows changes nothing.
+
+    SQLite: ``executemany`` of one prepared ``INSERT … ON CONFLICT`` (no per-row SQLAlchemy work). PostgreSQL:
+    ``COPY`` into a temporary table, then one ``INSERT … SELECT … ON CONFLICT``.
+    """
+    dialect = conn.dialect.name
+    cols = ", ".join(columns)
+    differs = " IS DISTINCT FROM " if dialect == "postgresql" else " IS NOT "
+    on_conflict = (
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in update)
+        + " WHERE "
+        + " OR ".join(f"{table}.{c}{differs}excluded.{c}" for c in update)
+        if update
+        else f"ON CONFLICT ({', '.join(keys)}) DO NOTHING"
+    )
+    batches = _batches(rows, chunk)
+    if dialect == "sqlite":
+        sql = f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' for _ in columns)}) {on_conflict}"
+        cursor = conn.connection.driver_connection.cursor()  # in the connection's transaction
+        for batch in batches:
+            cursor.executemany(sql, batch)
+        cursor.close()
+        return
+    if dialect != "postgresql":  # pragma: no cover - only the two supported databases
+        raise RuntimeError(f"unsupported database {dialect}")
+    tmp = f"_bulk_{table}"
+    conn.exec_driver_sql(f'CREATE TEMPORARY TABLE {tmp} (LIKE "{table}" INCLUDING DEFAULTS) ON COMMIT DROP')
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {tmp} ({cols}) FROM STDIN") as copy:
+        for batch in batches:
+            for row in batch:
+                copy.write_row(row)
+    conn.exec_driver_sql(f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM {tmp} {on_conflict}')
+    conn.exec_driver_sql(f"DROP TABLE {tmp}")
+
+
+def _batches(rows: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
+    it = iter(rows)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+NAME_COLUMNS = ("city_id", "key", "name", "kind", "script")
+CITY_COLUMNS = (
+    "id",
+    "geonameid",
+    "name",
+    "search_name",
+    "country",
+    "admin1",
+    "latitude",
+    "longitude",
+    "population",
+    "timezone",
+    "is_custom",
+    "updated_at",
+)
+CITY_INDEXES = {"ix_city_name": "name", "ix_city_country": "country"}
+CITY_UPDATE = ("name", "search_name", "country", "admin1", "latitude", "longitude", "population", "timezone")
+
+
+def gazetteer_name_rows(names: pd.DataFrame) -> Iterator[tuple[int, str, str, int, str]]:
+    """The ``cityname`` rows of a gazetteer's names frame (grouped by city, the main name first)."""
+    ids = names["geonameid"].tolist()
+    texts = names["name"].tolist()
+    main = names["is_main"].tolist()
+    start, n = 0, len(ids)
+    for i in range(1, n + 1):
+        if i == n or ids[i] != ids[start]:
+            if main[start]:
+                yield from name_entries(ids[start], texts[start + 1 : i], main=texts[start])
+            else:
+                yield from name_entries(ids[start], texts[start:i])
+            start = i
+
+
+def load_names(conn: Any, rows: Iterable[tuple[int, str, str, int, str]]) -> None:
+    """Insert search names (existing (city, key) rows are kept). Into an empty table the search index is built
+    after the load (one sort instead of a million B-tree inserts)."""
+    fresh = conn.exec_driver_sql("SELECT 1 FROM cityname LIMIT 1").first() is None
+    if fresh:
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_cityname_key")
+    bulk_upsert(conn, "cityname", NAME_COLUMNS, rows, ["city_id", "key"])
+    if fresh:
+        conn.exec_driver_sql("CREATE INDEX ix_cityname_key ON cityname (key, kind, city_id)")
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("ANALYZE cityname")
+        else:
+            conn.exec_driver_sql("ANALYZE")
+
+
+def index_names_of_existing_cities(conn: Any) -> None:
+    """Index the names of every city already in the database (the migration that adds ``cityname`` runs it)."""
+    cities = conn.execute(text("SELECT id, name FROM city ORDER BY id")).all()
+    load_names(conn, (row for city_id, name in cities for row in name_entries(int(city_id), [], main=name)))
+
+
 @dataclass
 class SeedReport:
     countries: int
     cities: int
     partnerships: int
     profiles: int
+    names: int = 0
+    level: str = DEFAULT_GAZETTEER
 
 
-def load_all(engine: Engine, *, demo: bool = True, progress: Callable[[str], None] | None = None) -> SeedReport:
-    """Load everything shipped in ``seed/`` into the database behind ``engine``."""
-    from api.data.models import City, Country, Partnership, utcnow
+def load_all(
+    engine: Engine,
+    *,
+    demo: bool = True,
+    progress: Callable[[str], None] | None = None,
+    level: str | None = None,
+    gazetteer: Gazetteer | None = None,
+) -> SeedReport:
+    """Load everything shipped in ``seed/`` into the database behind ``engine``: countries, the gazetteer at
+    ``level`` (default: ``TWINNING_GAZETTEER``) with every name of every city, the partnerships that go with the
+    level (those whose two places are loaded), the demo profiles and conference.
+
+    ``gazetteer`` replaces the level's data by a given one (tests load a slice through this same code)."""
+    from api.data.models import City, CityName, Country, Partnership, utcnow
 
     say = progress or (lambda msg: log.info(msg))
+    if gazetteer is None:
+        if level is None:
+            from api.config import Settings
+
+            level = Settings.from_env().GAZETTEER
+        t0 = time.perf_counter()
+        gazetteer = read_gazetteer(level)
+        say(f"read gazetteer {level} in {time.perf_counter() - t0:.1f}s")
+    level = gazetteer.level
     countries = read_countries()
-    cities = read_cities()
-    pairs = read_pairs()
+    cities = gazetteer.cities
+    pairs = read_pairs(partnerships_file(level))
+    loaded = set(cities["geonameid"].tolist())
+    pairs = pairs[pairs.geonameid_a.isin(loaded) & pairs.geonameid_b.isin(loaded)]
     now = utcnow()
     with engine.begin() as conn:
+        # SQLite gets the timestamp as SQLAlchemy writes it (the raw driver path skips SQLAlchemy's types)
+        stamp: Any = now.strftime("%Y-%m-%d %H:%M:%S.%f") if conn.dialect.name == "sqlite" else now
         say(f"countries: {len(countries)}")
         upsert(
             conn,
@@ -81,31 +224,41 @@ def load_all(engine: Engine, *, demo: bool = True, progress: Callable[[str], Non
             ["code"],
             ["name", "continent", "languages"],
         )
-        say(f"cities: {len(cities)}")
-        city_rows = [
-            {
-                "id": int(r.geonameid),
-                "geonameid": int(r.geonameid),
-                "name": r.name,
-                "search_name": fold(r.name),
-                "country": r.country,
-                "admin1": r.admin1,
-                "latitude": float(r.latitude),
-                "longitude": float(r.longitude),
-                "population": int(r.population),
-                "timezone": r.timezone,
-                "is_custom": False,
-                "updated_at": now,
-            }
-            for r in cities.itertuples()
-        ]
-        upsert(
+        t0 = time.perf_counter()
+        # Into an empty table, the secondary indexes are built after the load (a sort, not 170k B-tree inserts).
+        fresh = conn.exec_driver_sql("SELECT 1 FROM city LIMIT 1").first() is None
+        if fresh:
+            for index in CITY_INDEXES:
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
+        bulk_upsert(
             conn,
-            City.__table__,  # type: ignore[attr-defined]
-            city_rows,
+            "city",
+            CITY_COLUMNS,
+            (
+                (gid, gid, name, fold(name), country, admin1, lat, lon, pop, tz, False, stamp)
+                for gid, name, country, admin1, lat, lon, pop, tz in zip(
+                    cities["geonameid"].tolist(),
+                    cities["name"].tolist(),
+                    cities["country"].tolist(),
+                    cities["admin1"].tolist(),
+                    cities["latitude"].tolist(),
+                    cities["longitude"].tolist(),
+                    cities["population"].tolist(),
+                    cities["timezone"].tolist(),
+                    strict=True,
+                )
+            ),
             ["id"],
-            ["name", "search_name", "country", "admin1", "latitude", "longitude", "population", "timezone"],
+            CITY_UPDATE,
         )
+        if fresh:
+            for index, column in CITY_INDEXES.items():
+                conn.exec_driver_sql(f"CREATE INDEX {index} ON city ({column})")
+        say(f"cities: {len(cities)} ({level}) in {time.perf_counter() - t0:.1f}s")
+        if gazetteer.names is not None:
+            t0 = time.perf_counter()
+            load_names(conn, gazetteer_name_rows(gazetteer.names))
+            say(f"names: {len(gazetteer.names)} names indexed in {time.perf_counter() - t0:.1f}s")
         say(f"partnerships: {len(pairs)}")
         a = pairs[["geonameid_a", "geonameid_b"]].min(axis=1).astype(int)
         b = pairs[["geonameid_a", "geonameid_b"]].max(axis=1).astype(int)
@@ -135,8 +288,9 @@ def load_all(engine: Engine, *, demo: bool = True, progress: Callable[[str], Non
             # gazetteer cities (custom places such as the demo conference's provinces are not counted)
             conn.execute(select(func.count()).select_from(City).where(col(City.is_custom).is_(False))).scalar_one(),
             conn.execute(select(func.count()).select_from(Partnership)).scalar_one(),
+            conn.execute(select(func.count()).select_from(CityName)).scalar_one(),
         )
-    return SeedReport(counts[0], counts[1], counts[2], n_profiles)
+    return SeedReport(counts[0], counts[1], counts[2], n_profiles, counts[3], level)
 
 
 def load_demo_profiles(conn: Any, now: Any = None) -> int:

@@ -3,12 +3,17 @@ request, closed at teardown."""
 
 from __future__ import annotations
 
+import logging
+
 from flask import current_app, g
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from api.domain.services import Services
 
 EXTENSION = "twinning"
+
+log = logging.getLogger(__name__)
 
 
 def services() -> Services:
@@ -25,4 +30,10 @@ def db() -> Session:
 def close_db(_exc: BaseException | None = None) -> None:
     session = g.pop("db", None)
     if session is not None:
-        session.close()
+        try:
+            session.close()  # rolls back what was not committed
+        except DBAPIError as e:
+            # The connection died under the request (the database went away): nothing uncommitted survives
+            # that, the answer is already decided (a 503 from the error handler, or what was committed), and
+            # SQLAlchemy has discarded the connection; raising here would turn the answer into a bare 500.
+            log.warning("database connection lost while closing the request's session: %s", e.orig)

@@ -14,11 +14,11 @@ import redis
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from api.cli.tcp_proxy import Proxy
 from api.data import crud
 from api.data.db import make_engine
 from api.domain import bootstrap, jobs
 from tests.conftest import REDIS_URL, bearer, make_test_app
-from tests.faults.proxy import Proxy
 
 SUZHOU, MIAMI = 1886760, 4164138
 
@@ -78,6 +78,25 @@ def test_database_outage_answers_503_quickly_and_recovers(
     proxy.restore()
     assert client.get("/api/v1/cities?q=suzhou").status_code == 200  # pre-ping replaces the dead connections
     assert client.get("/api/v1/me", headers=h).status_code == 200
+
+
+def test_a_connection_lost_during_a_request_does_not_break_its_teardown(
+    db_engine: Any, tmp_path: Any, pg_proxy: tuple[Proxy, str]
+) -> None:
+    """The database goes away after a request used its session: closing the session (a rollback on a dead
+    connection) must not raise, or gunicorn answers a bare 500 (found by ``twinning bench load --fault db``)."""
+    from sqlalchemy import text
+
+    from api.web.context import close_db, db
+
+    proxy, url = pg_proxy
+    app = make_test_app(url, tmp_path)
+    with app.app_context():
+        assert db().execute(text("SELECT 1")).scalar_one() == 1
+        proxy.cut()
+        close_db()  # does not raise
+    proxy.restore()
+    assert app.test_client().get("/api/v1/cities?q=suzhou").status_code == 200
 
 
 def test_an_in_process_job_outlives_a_database_outage(db_engine: Any, tmp_path: Any, pg_proxy: tuple[Proxy, str]):

@@ -12,8 +12,9 @@ from pydantic import ValidationError
 
 from api.conference_schemas import DelegationCreate, WishIn
 from api.data import conferences as q
+from api.data import crud
 from api.domain import conferences as conf
-from api.errors import TwinningError
+from api.errors import NotFound, TwinningError
 from api.web import auth
 from api.web.console import csrf
 from api.web.console.views import _error, _page, login_required
@@ -81,6 +82,11 @@ def register(cid: int) -> Any:
     user: auth.Principal = g.user
     form = request.form
     raw_city = form.get("city_id", "").strip()
+    if raw_city and not raw_city.isdigit():  # a place's name, in any language or script (Köln, 苏州)
+        try:
+            raw_city = str(crud.find_city(db(), text=raw_city).id)
+        except NotFound as e:
+            return conference(cid, errors={"city_id": e.message}, status=422)
     data: dict[str, Any] = {
         "city_id": raw_city,
         "slot_ids": [int(s) for s in form.getlist("slot_ids") if s.isdigit()],

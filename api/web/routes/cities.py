@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import url_for
+from flask import request, url_for
 from flask_openapi3 import APIBlueprint, Tag
 
 from api.data import crud
+from api.data.text import script_for_languages
 from api.domain.suggestions import suggestions_for
 from api.errors import Forbidden, Invalid, NotFound, Unavailable
 from api.schemas import (
@@ -44,8 +45,15 @@ def _public(city: Any) -> dict[str, Any]:
 
 @bp.get("/cities", responses={200: CityList, **ERRORS})
 def list_cities(query: CityQuery) -> Any:
-    """Search the gazetteer and custom cities (name search is accent-insensitive), with paging."""
-    rows, count = crud.list_cities(
+    """Search the gazetteer and custom cities by any of their names, in any language or script (accent- and
+    case-insensitive: ``Koln``, ``Köln``, ``Cologne``; ``Muenchen``; ``苏州``), with paging.
+
+    Exact name matches first, then names starting with the query, then names with a later word starting with it;
+    larger places first within each. Each city of a name search carries ``matched_name`` (when the query matched
+    another name than ``name``), ``local_name`` (its name in the user's script: the query's script when it is not
+    Latin, else the first language of ``Accept-Language``, e.g. ``zh`` → Chinese characters) and ``display_name``
+    (``Suzhou (苏州)``)."""
+    found = crud.search_cities(
         db(),
         q=query.q,
         country=query.country,
@@ -53,9 +61,18 @@ def list_cities(query: CityQuery) -> Any:
         has_profile=query.has_profile,
         page=query.page,
         per_page=query.per_page,
+        script=script_for_languages(request.headers.get("Accept-Language")) if query.q else None,
     )
-    data = [c.model_dump(mode="json") for c in crud.cities_public(db(), cities=rows)]
-    return {"data": data, "count": count, "page": query.page, "per_page": query.per_page}
+    data = []
+    for city, public in zip(found.cities, crud.cities_public(db(), cities=found.cities), strict=True):
+        if query.q:
+            matched = found.matched.get(city.id)
+            local = found.in_script.get(city.id)
+            public.matched_name = matched if matched != city.name else None
+            public.local_name = local if local != city.name else None
+            public.display_name = crud.display_name(city, in_script=local)
+        data.append(public.model_dump(mode="json"))
+    return {"data": data, "count": found.count, "page": query.page, "per_page": query.per_page}
 
 
 @bp.post("/cities", responses={201: CityPublic, **WRITE_ERRORS}, security=auth.BEARER)

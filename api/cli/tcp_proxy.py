@@ -1,4 +1,6 @@
-"""A loopback TCP proxy that a test can cut and restore: the service behind it 'goes down' for the app only."""
+"""A loopback TCP proxy that can be cut and restored: the service behind it 'goes down' for its clients only.
+
+Used by `twinning bench load` and the fault tests (tests/faults/)."""
 
 from __future__ import annotations
 
@@ -37,31 +39,42 @@ class Proxy:
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)  # the timeout was for connecting: an idle connection must stay open
+            pair = [client, upstream]
             with self._lock:
-                self._conns += [client, upstream]
+                self._conns += pair
+            left = [2]  # pipes of this pair still running; the last one closes both sockets
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(a, b, pair, left), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, pair: list[socket.socket], left: list[int]) -> None:
         try:
             while data := src.recv(65536):
                 dst.sendall(data)
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
+            # Sockets are shut down (which wakes the other pipe) and closed only here, under the lock, and closed
+            # once: closing a socket another thread may still shut down would let that shutdown hit whatever
+            # connection reuses the file descriptor (another proxy's, say).
+            with self._lock:
+                for s in pair:
+                    with contextlib.suppress(OSError):
+                        s.shutdown(socket.SHUT_RDWR)
+                left[0] -= 1
+                if left[0] == 0:
+                    for s in pair:
+                        if s in self._conns:
+                            self._conns.remove(s)
+                        s.close()
 
     def cut(self) -> None:
+        """Refuse new connections and break the open ones (their pipes close them)."""
         self.up = False
         with self._lock:
-            conns, self._conns = self._conns, []
-        for s in conns:
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
+            for s in self._conns:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
 
     def restore(self) -> None:
         self.up = True

@@ -1,0 +1,181 @@
+"""The cities1000 level and its alternate names, on a slice (China, Germany, France) loaded through the same
+loader as the full seed, on SQLite and on PostgreSQL (a database of its own, so the session's cities15000 database
+keeps its counts)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+from sqlmodel import Session
+
+from api.data import crud
+from api.data.db import make_engine, migrate
+from api.data.seeding import load_all
+from api.data.text import fold, name_keys, script_for_languages, script_of
+from api.errors import NotFound
+from seed.readers import TOWNS_PARTNERSHIPS_FILE, Gazetteer, read_gazetteer, read_pairs
+from tests.conftest import TEST_DB, _admin_user
+
+SUZHOU, COLOGNE, MUNICH, YDES = 1886760, 2886242, 2867714, 2967252
+SLICE = ("CN", "DE", "FR")
+
+
+@pytest.fixture(scope="module")
+def towns() -> Gazetteer:
+    return read_gazetteer("cities1000", countries=SLICE)
+
+
+def _postgres_url() -> str:
+    user = _admin_user()
+    name = f"{TEST_DB}_towns_slice"
+    with psycopg.connect(host="127.0.0.1", port=5432, user=user, dbname="test", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://{user}@127.0.0.1:5432/{name}"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def towns_engine(request: Any, towns: Gazetteer, tmp_path_factory: Any) -> Iterator[Engine]:
+    sqlite_url = f"sqlite:///{tmp_path_factory.mktemp('towns') / 'towns.db'}"
+    url = sqlite_url if request.param == "sqlite" else _postgres_url()
+    engine = make_engine(url)
+    migrate(engine)
+    load_all(engine, gazetteer=towns, demo=False)
+    yield engine
+    engine.dispose()
+
+
+def search(engine: Engine, q: str, **kw: Any) -> crud.CitySearch:
+    with Session(engine) as session:
+        return crud.search_cities(session, q=q, **kw)
+
+
+def first(engine: Engine, q: str) -> int:
+    return search(engine, q, per_page=1).cities[0].id
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("苏州", SUZHOU),
+        ("蘇州", SUZHOU),
+        ("Soochow", SUZHOU),
+        ("Koln", COLOGNE),
+        ("Köln", COLOGNE),
+        ("KÖLN", COLOGNE),
+        ("Cologne", COLOGNE),
+        ("Koeln", COLOGNE),
+        ("Muenchen", MUNICH),
+        ("Munchen", MUNICH),
+        ("München", MUNICH),
+        ("Munich", MUNICH),
+        ("Ydes", YDES),  # a French town of 1,980 people
+        ("vouneuil sur vienne", 2967627),  # 1,971 people; hyphens fold to spaces
+    ],
+)
+def test_any_name_finds_the_place_first(towns_engine: Engine, query: str, expected: int) -> None:
+    assert first(towns_engine, query) == expected
+
+
+def test_exact_before_prefix_before_word_then_population(towns_engine: Engine) -> None:
+    for q in ("Koln", "Saint", "Neustadt", "Berg", "suzhou", "Vienne"):
+        found = search(towns_engine, q, per_page=200)
+        needle = fold(q)
+        with Session(towns_engine) as session:
+            keys = {
+                (c, k)
+                for c, k in session.execute(
+                    text("SELECT city_id, key FROM cityname WHERE kind < 2 AND key >= :lo AND key < :hi"),
+                    {"lo": needle, "hi": needle + crud.KEY_END},
+                )
+            }
+        tiers = []
+        for city in found.cities:
+            exact = (city.id, needle) in keys
+            prefix = any(c == city.id for c, _ in keys)
+            tiers.append((0 if exact else 1 if prefix else 2, -city.population))
+        assert tiers == sorted(tiers), q
+        assert found.count >= len(found.cities)
+
+
+def test_word_prefix_matches_come_after_the_names(towns_engine: Engine) -> None:
+    found = search(towns_engine, "gladbach", per_page=50)
+    names = [c.name for c in found.cities]
+    assert "Bergisch Gladbach" in names
+    assert found.matched[found.cities[0].id]
+
+
+def test_the_name_in_the_users_script(towns_engine: Engine) -> None:
+    found = search(towns_engine, "苏州", per_page=3)
+    assert found.cities[0].id == SUZHOU and found.matched[SUZHOU] == "苏州" and found.in_script[SUZHOU] == "苏州"
+    assert crud.display_name(found.cities[0], in_script=found.in_script[SUZHOU]) == "Suzhou (苏州)"
+    latin = search(towns_engine, "suzhou", per_page=1, script="Hani")
+    assert latin.in_script[SUZHOU] == "苏州"
+    assert search(towns_engine, "suzhou", per_page=1).in_script == {}
+
+
+def test_find_city_takes_any_name(towns_engine: Engine) -> None:
+    with Session(towns_engine) as session:
+        assert crud.find_city(session, text="Koln").id == COLOGNE
+        assert crud.find_city(session, text="苏州").id == SUZHOU
+        assert crud.find_city(session, text="Muenchen").id == MUNICH
+        with pytest.raises(NotFound):
+            crud.find_city(session, text="Kol")  # a prefix is not a name
+
+
+def test_partnerships_of_the_slice(towns_engine: Engine, towns: Gazetteer) -> None:
+    pairs = read_pairs(TOWNS_PARTNERSHIPS_FILE)
+    ids = set(towns.cities.geonameid)
+    inside = int((pairs.geonameid_a.isin(ids) & pairs.geonameid_b.isin(ids)).sum())
+    with towns_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM partnership")).scalar_one() == inside > 100
+
+
+def _snapshot(engine: Engine) -> dict[str, str]:
+    out = {}
+    with engine.connect() as conn:
+        for table, cols in (
+            ("city", "id, name, country, admin1, latitude, longitude, population, timezone, updated_at"),
+            ("cityname", "city_id, key, name, kind, script"),
+            ("partnership", "id, city_a_id, city_b_id"),
+        ):
+            rows = conn.execute(text(f"SELECT {cols} FROM {table} ORDER BY 1, 2")).all()
+            out[table] = f"{len(rows)}:" + hashlib.sha256(repr(rows).encode()).hexdigest()
+    return out
+
+
+def test_reload_changes_nothing(towns_engine: Engine, towns: Gazetteer) -> None:
+    before = _snapshot(towns_engine)
+    load_all(towns_engine, gazetteer=towns, demo=False)
+    assert _snapshot(towns_engine) == before
+
+
+def test_text_folding() -> None:
+    assert fold("Köln") == "koln" and fold("Straße") == "strasse" and fold("Łódź") == "lodz"
+    assert fold("Saint-Étienne") == "saint etienne" and fold("ＳＵＺＨＯＵ") == "suzhou" and fold("苏州") == "苏州"
+    assert name_keys("München") == ("munchen", "muenchen") and name_keys("Munich") == ("munich",)
+    assert script_of("苏州") == "Hani" and script_of("Кёльн") == "Cyrl" and script_of("東京とうきょう") == "Jpan"
+    assert script_for_languages("zh-CN,zh;q=0.9,en;q=0.8") == "Hani"
+    assert script_for_languages("en-GB,en;q=0.9,zh;q=0.8") is None
+    assert script_for_languages("fr;q=0.5, ru") == "Cyrl" and script_for_languages(None) is None
+
+
+def test_gazetteer_levels_and_readers(tmp_path: Path) -> None:
+    from api.config import ConfigError, Settings
+
+    assert Settings.from_env().GAZETTEER == "cities15000"  # the suite's level (tests/conftest.py)
+    assert Settings.from_env(GAZETTEER="cities500").GAZETTEER == "cities500"
+    with pytest.raises(ConfigError, match="TWINNING_GAZETTEER must be one of"):
+        Settings.from_env(GAZETTEER="cities2000")
+    with pytest.raises(ValueError, match="unknown gazetteer level"):
+        read_gazetteer("cities2000")
+    small = read_gazetteer("cities1000", geonameids=[SUZHOU, YDES])
+    assert list(small.cities.geonameid) == [SUZHOU, YDES] and small.names is not None
+    assert {"苏州", "蘇州", "Soochow"} <= set(small.names[small.names.geonameid == SUZHOU].name)
+    assert small.names.groupby("geonameid").is_main.sum().eq(1).all()
