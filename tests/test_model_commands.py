@@ -88,3 +88,16 @@ def test_train_saves_one_artifact_with_its_version(
     assert meta["version"].startswith("lk-") and meta["version"] != "lk-"
     loaded = joblib.load(out)
     assert loaded is not None
+
+
+def test_evaluate_over_a_gazetteer_level_reports_the_small_place_subset() -> None:
+    args = ["evaluate", "--gazetteer", "cities15000", "--folds", "5", "--fold", "1", "--max-test-pairs", "20"]
+    r = CliRunner().invoke(main, [*args, "--ranker", "adamic_adar", "--small-population", "100000", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["folds_run"] == [1] and out["queries_per_fold"] == [40]
+    sub = out["subsets"]["under_100000"]
+    assert sub["population_under"] == 100000 and 0 < sub["queries_per_fold"][0] < 40
+    assert set(sub["rankers"]) == {"adamic_adar"}
+    bad = CliRunner().invoke(main, ["evaluate", "--gazetteer", "cities15000", "--cities", "x.csv", "--folds", "2"])
+    assert bad.exit_code != 0
