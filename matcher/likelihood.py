@@ -414,6 +414,9 @@ class PartnershipLikelihood(BaseEstimator):
     def __setstate__(self, state: dict) -> None:
         if "index_" in state and "stage1_weights_" not in state:
             raise ValueError("a PartnershipLikelihood saved by an older matcher version: train the model again")
+        # parameters added after an artifact was saved take the value that reproduces its behaviour
+        state.setdefault("graph_candidates", 0)
+        state.setdefault("stage2_sources", None)
         self.__dict__.update(state)
         if "index_" in state and "edges_" in state:
             self.featurizer_ = self._featurizer(GraphStats.build(self.index_, self.edges_))

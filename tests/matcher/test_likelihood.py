@@ -245,3 +245,17 @@ def test_graph_quota_adds_shared_partner_cities_to_the_shortlist(data) -> None: 
         if len(cand):  # the best shared-partner city is always shortlisted
             assert cand[np.argmax(aa[q, cand])] in top[q] or np.sum(aa[q, cand] == aa[q, cand].max()) > 1
         assert np.all(np.diff(ts[q]) <= 0)  # sorted by stage-1 score
+
+
+def test_artifact_saved_before_the_new_parameters_still_scores(model: PartnershipLikelihood, data) -> None:  # type: ignore[no-untyped-def]
+    import pickle
+
+    state = model.__getstate__()
+    for name in ("graph_candidates", "stage2_sources", "n_stage2_queries_"):
+        state.pop(name, None)
+    old = PartnershipLikelihood.__new__(PartnershipLikelihood)
+    old.__setstate__(state)
+    ids = [int(g) for g in model.geonameids_[:3]]
+    assert np.array_equal(old.score_sources(ids), model.score_sources(ids))
+    assert old.get_params()["graph_candidates"] == 0 and old.get_params()["stage2_sources"] is None
+    pickle.loads(pickle.dumps(old))
