@@ -1,7 +1,9 @@
 """Pure scoring for Twinning: numpy, scipy, pandas and scikit-learn only (no web, database or queue)."""
 
 from .features import CityTable, CountryTable, ProfileData
-from .model import COMPONENTS, DEFAULT_WEIGHTS, Filters, RankedCandidate, SectorFit, TwinningMatcher
+from .model import COMPONENTS, DEFAULT_WEIGHTS, TwinningMatcher
+from .results import Filters, RankedCandidate
+from .sector_fit import SectorFit
 from .sectors import SECTOR_KEYS, SECTOR_LABELS, SECTORS
 
 __all__ = [

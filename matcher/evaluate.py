@@ -49,8 +49,8 @@ from .baselines import (
 )
 from .features import CountryTable
 from .graph import CityIndex, adjacency, pair_positions
-from .model import TwinningRanker
 from .rank import top_k
+from .ranker import TwinningRanker
 
 __all__ = [
     "Ranker",

@@ -184,3 +184,14 @@ class PartnerGraph:
     def partners(self, row: int) -> np.ndarray:
         """Gazetteer positions of the TRAIN partners of the city at ``row``."""
         return self.adj.indices[self.adj.indptr[row] : self.adj.indptr[row + 1]]
+
+
+def neighbour_lists(pairs: np.ndarray, n: int) -> list[np.ndarray]:
+    """For each of ``n`` rows, the rows it is paired with (both directions)."""
+    if len(pairs) == 0:
+        return [np.empty(0, np.int64) for _ in range(n)]
+    both = np.concatenate([pairs, pairs[:, ::-1]])
+    order = np.argsort(both[:, 0], kind="stable")
+    both = both[order]
+    starts = np.searchsorted(both[:, 0], np.arange(n + 1))
+    return [both[starts[i] : starts[i + 1], 1] for i in range(n)]

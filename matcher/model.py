@@ -23,18 +23,18 @@ weighted; without a model they carry the score of cities that have no profile.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .features import MIN_POPULATION, CityTable, CountryTable
+from .features import MIN_POPULATION, CityTable
 from .geo import haversine_km
+from .graph import neighbour_lists
 from .rank import top_k
-from .sectors import SECTOR_KEYS, label
+from .results import Filters, RankedCandidate
+from .sector_fit import SectorFit, sector_fits
 
 COMPONENTS: tuple[str, ...] = ("likelihood", "interest", "complementarity", "reciprocity", "size", "context")
 PROFILE_COMPONENTS = frozenset({"interest", "complementarity", "reciprocity"})
@@ -57,38 +57,6 @@ class Likelihood(Protocol):
     def score_sources(self, geonameids: Sequence[int]) -> np.ndarray: ...
 
     def score_new(self, country: str, population: int, latitude: float, longitude: float) -> np.ndarray: ...
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Candidate filters; an empty filter keeps every candidate."""
-
-    countries: frozenset[str] = frozenset()
-    sectors: frozenset[str] = frozenset()
-    min_population: float | None = None
-    max_population: float | None = None
-    max_distance_km: float | None = None
-    exclude_ids: frozenset[int] = frozenset()  # city ids never to suggest (e.g. recently rejected pairs)
-    max_country_share: float | None = None  # overrides the matcher's diversity rule for this query
-
-
-@dataclass(frozen=True)
-class SectorFit:
-    sector: str
-    score: float
-    reason: str
-
-
-@dataclass(frozen=True)
-class RankedCandidate:
-    """One candidate partner of a city as the matcher ranks and explains it (stored and served as a suggestion)."""
-
-    row: int
-    city_id: int
-    score: float
-    components: dict[str, float]
-    sectors: list[SectorFit] = field(default_factory=list)
-    distance_km: float = 0.0
 
 
 class TwinningMatcher(BaseEstimator):
@@ -127,7 +95,7 @@ class TwinningMatcher(BaseEstimator):
         pairs = np.asarray(partner_rows if partner_rows is not None else np.empty((0, 2)), np.int64)
         pairs = pairs.reshape(-1, 2)
         self.table_ = table
-        self.partners_: list[np.ndarray] = _neighbour_lists(pairs, n)
+        self.partners_: list[np.ndarray] = neighbour_lists(pairs, n)
         weights = dict(DEFAULT_WEIGHTS)
         weights.update(self.weights or {})
         unknown = set(weights) - set(COMPONENTS)
@@ -500,130 +468,4 @@ class TwinningMatcher(BaseEstimator):
     # ------------------------------------------------------------------ sectors
     def sector_fits(self, row: int, others: np.ndarray, top: int = 5) -> list[list[SectorFit]]:
         """Ranked collaboration sectors for each pair (row, other), each with a one-line reason."""
-        t = self.table_
-        others = np.asarray(others, np.int64)
-        a = str(t.names[row])
-        oi, si = t.offers[row], t.seeks[row]
-        oj, sj = t.offers[others], t.seeks[others]
-        kinds = np.stack(
-            [
-                np.minimum(oi[None, :], sj),  # A offers, B seeks
-                np.minimum(oj, si[None, :]),  # B offers, A seeks
-                0.9 * np.minimum(si[None, :], sj),  # both seek
-                0.5 * np.minimum(oi[None, :], oj),  # both offer
-                0.5 * np.broadcast_to(si, sj.shape),  # only A has a profile: what A seeks
-                0.5 * sj,  # only B has a profile: what B seeks
-            ],
-            axis=-1,
-        )
-        has_a = bool(t.has_profile[row])
-        has_b = t.has_profile[others]
-        kinds[..., :4] *= (has_a & has_b)[:, None, None]
-        kinds[..., 4] *= (has_a & ~has_b)[:, None]
-        kinds[..., 5] *= (~has_a & has_b)[:, None]
-        best_kind = kinds.argmax(axis=-1)
-        best = kinds.max(axis=-1)
-        result: list[list[SectorFit]] = []
-        for q, j in enumerate(others):
-            b = str(t.names[j])
-            order = np.argsort(-best[q], kind="stable")
-            fits = []
-            for s in order[:top]:
-                if best[q, s] <= 0.05:
-                    break
-                fits.append(
-                    SectorFit(SECTOR_KEYS[s], round(float(best[q, s]), 3), _reason(int(best_kind[q, s]), s, a, b))
-                )
-            if not fits:
-                fits = _default_sectors(a, b, t.population[row], t.population[j])
-            result.append(fits)
-        return result
-
-
-REASONS = (
-    "{a} offers {s}, which {b} seeks",
-    "{b} offers {s}, which {a} seeks",
-    "both seek {s}",
-    "both offer {s}",
-    "{a} seeks {s}; {b} has no profile yet",
-    "{b} seeks {s}; {a} has no profile yet",
-)
-
-
-def _reason(kind: int, sector: int, a: str, b: str) -> str:
-    return REASONS[kind].format(a=a, b=b, s=label(SECTOR_KEYS[sector]))
-
-
-def _default_sectors(a: str, b: str, pop_a: float, pop_b: float) -> list[SectorFit]:
-    """Neither profile says anything useful: propose the usual first programmes of a twinning."""
-    note = "a usual first programme of twinned cities; neither profile names a shared sector yet"
-    keys = ["culture_arts", "education", "youth"]
-    if min(pop_a, pop_b) >= 1_000_000:
-        keys = ["economy_employment", "trade_investment", *keys]
-    return [SectorFit(k, round(0.2 - 0.02 * i, 3), f"{label(k)}: {note}") for i, k in enumerate(keys)]
-
-
-def _neighbour_lists(pairs: np.ndarray, n: int) -> list[np.ndarray]:
-    if len(pairs) == 0:
-        return [np.empty(0, np.int64) for _ in range(n)]
-    both = np.concatenate([pairs, pairs[:, ::-1]])
-    order = np.argsort(both[:, 0], kind="stable")
-    both = both[order]
-    starts = np.searchsorted(both[:, 0], np.arange(n + 1))
-    return [both[starts[i] : starts[i + 1], 1] for i in range(n)]
-
-
-def describe(s: RankedCandidate) -> dict[str, Any]:
-    """A JSON-ready dict of a suggestion (without the city record)."""
-    return {
-        "score": s.score,
-        "components": s.components,
-        "sectors": [
-            {"sector": f.sector, "label": label(f.sector), "score": f.score, "reason": f.reason} for f in s.sectors
-        ],
-        "distance_km": s.distance_km,
-    }
-
-
-class TwinningRanker:
-    """The served score as an evaluation ranker (the ``twinning`` row of :func:`matcher.evaluate.evaluate_split`).
-
-    ``fit`` fits the learned :class:`~matcher.likelihood.PartnershipLikelihood` on the training pairs and a
-    :class:`TwinningMatcher` (no profiles) with those pairs as existing partnerships; ``score_sources`` returns
-    :meth:`TwinningMatcher.score_rows`, i.e. exactly the score suggestions get for cities without profiles. With
-    a likelihood present, :meth:`TwinningMatcher.blend` leaves the gazetteer components (``size``, ``context``)
-    unweighted, so that score is the ``likelihood`` component alone — a strictly increasing transform of the
-    learned probability: it ranks candidates as the likelihood model does.
-    """
-
-    def __init__(
-        self,
-        countries: CountryTable | None = None,
-        weights: Mapping[str, float] | None = None,
-        likelihood_params: Mapping[str, Any] | None = None,
-        random_state: int = 0,
-    ) -> None:
-        self.countries = countries
-        self.weights = weights
-        self.likelihood_params = likelihood_params
-        self.random_state = random_state
-
-    def fit(self, cities: pd.DataFrame, pairs: pd.DataFrame) -> TwinningRanker:
-        from .likelihood import PartnershipLikelihood
-
-        params = dict(self.likelihood_params or {})
-        params.setdefault("random_state", self.random_state)
-        self.likelihood_ = PartnershipLikelihood(**params).fit(cities, pairs)
-        table = CityTable.build(cities, {}, self.countries)
-        a = pairs["geonameid_a"].to_numpy(np.int64)
-        b = pairs["geonameid_b"].to_numpy(np.int64)
-        known = np.array([x in table.row_of_id and y in table.row_of_id for x, y in zip(a, b, strict=True)], bool)
-        rows = np.array([(table.row_of_id[x], table.row_of_id[y]) for x, y in zip(a[known], b[known], strict=True)])
-        self.matcher_ = TwinningMatcher(weights=self.weights, likelihood=self.likelihood_).fit(
-            table, rows.reshape(-1, 2)
-        )
-        return self
-
-    def score_sources(self, geonameids: Sequence[int]) -> np.ndarray:
-        table = self.matcher_.table_
-        return self.matcher_.score_rows(np.array([table.row(int(g)) for g in geonameids], np.int64))
+        return sector_fits(self.table_, row, others, top)

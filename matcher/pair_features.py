@@ -1,7 +1,6 @@
 """Named pair features of the partnership-likelihood model, and the featurizer that computes them.
 
-Every feature is registered BY NAME with the function that computes it, so a weight or a column is always
-looked up by its name, never by a position that must match a list kept elsewhere:
+Every feature is registered BY NAME with its function: a weight or a column is looked up by name, never by position:
 
 * :data:`STAGE1` — the cheap features of the candidate-generation logistic regression. Each one has a pairwise
   form (``pair``: one value per explicit (source, candidate) pair) and *one* matrix form used to score a batch of

@@ -197,6 +197,8 @@ class Ledger:
     invalid_descriptions: list[str] = field(default_factory=list)
     job_ids: set[str] = field(default_factory=set)
     matches: dict[int, str] = field(default_factory=dict)  # id → status of the last 2xx answer
+    # id → statuses a decision asked for after that answer without a 2xx (503, no answer): it may have committed
+    matches_unanswered: dict[int, set[str]] = field(default_factory=dict)
     match_conflicts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -298,7 +300,12 @@ class Client(threading.Thread):
             new = r.json()["status"]
             with self.ledger.lock:
                 self.ledger.matches[mid] = new
+                self.ledger.matches_unanswered.pop(mid, None)
             self.match = None if new in {"accepted", "rejected"} else (mid, new)
+        elif r is None or r.status_code >= 500:
+            target = {"review": "under_review", "accept": "accepted", "reject": "rejected"}[str(body["action"])]
+            with self.ledger.lock:
+                self.ledger.matches_unanswered.setdefault(mid, set()).add(target)
         return None
 
 
@@ -348,8 +355,16 @@ def account(engine: Engine, ledger: Ledger) -> dict[str, Any]:
             )
         }
         behind = sum(1 for mid in ledger.matches if mid not in matches)
-        # A status later than the last 2xx answer is fine only if the client was never told (a refused retry).
-        wrong = sum(1 for mid, st in ledger.matches.items() if mid in matches and matches[mid].status != st)
+        # A status other than the last 2xx answer is wrong unless a later decision on the match got no 2xx answer
+        # (503 or none) and asked for exactly that status: then the commit went through before the answer was lost.
+        wrong = committed_unanswered = 0
+        for mid, st in ledger.matches.items():
+            if mid not in matches or matches[mid].status == st:
+                continue
+            if matches[mid].status in ledger.matches_unanswered.get(mid, set()):
+                committed_unanswered += 1
+            else:
+                wrong += 1
         # Whole rows whose answer was a 503 (the commit went through, the connection died before the answer): not
         # half-written, and a retry learns of them (409 with the current match); counted, not a failure.
         unacknowledged = sum(1 for mid in matches if mid not in ledger.matches)
@@ -359,6 +374,7 @@ def account(engine: Engine, ledger: Ledger) -> dict[str, Any]:
             "last_answered": dict(sorted(Counter(ledger.matches.values()).items())),
             "missing": behind,
             "status_differs": wrong,
+            "decisions_committed_answered_503": committed_unanswered,
             "whole_rows_answered_503": unacknowledged,
             "audit_trail_torn": torn,
             "proposal_conflicts": ledger.match_conflicts,

@@ -184,7 +184,7 @@ def evaluate(
     countries = CountryTable.from_records(read_countries().to_dict("records"))
     rankers: dict[str, Any] = default_rankers(countries, random_state=seed)
     from api.config import Settings
-    from matcher.model import TwinningRanker
+    from matcher.ranker import TwinningRanker
 
     train_params = Settings.from_env().TRAIN_PARAMS
     if train_params:  # the same model parameters as `twinning train` (TWINNING_TRAIN_PARAMS)

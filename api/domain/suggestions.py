@@ -18,8 +18,8 @@ from api.domain import workflow
 from api.domain.scoring import MatcherService
 from api.schemas import SuggestionQuery
 from matcher import Filters
-from matcher.model import describe
 from matcher.rank import pick_diverse
+from matcher.results import describe
 from matcher.sectors import label
 
 

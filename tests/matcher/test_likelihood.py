@@ -13,8 +13,8 @@ from sklearn.base import clone
 from matcher.baselines import RandomRanker
 from matcher.evaluate import evaluate_split
 from matcher.likelihood import PartnershipLikelihood
-from matcher.model import TwinningRanker
 from matcher.pair_features import STAGE1, STAGE1_FEATURES, STAGE2_FEATURES
+from matcher.ranker import TwinningRanker
 
 COUNTRIES = ["DE", "FR", "PL", "UA", "JP", "US"]
 BLOCKS = {0: 1, 1: 0, 2: 3, 3: 2, 4: 5, 5: 4}  # country -> the country it twins with

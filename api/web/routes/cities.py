@@ -28,7 +28,7 @@ from api.schemas import (
 )
 from api.web import auth
 from api.web.context import db, services
-from matcher.model import describe
+from matcher.results import describe
 
 bp = APIBlueprint("cities", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="cities")])
 ERRORS: dict[Any, Any] = {404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse}
