@@ -158,8 +158,8 @@ def run(*, level: str, db: Path | None, clients: int, requests: int, seconds: fl
 
     from waitress import create_server
 
-    from api import create_app
     from api.data import crud
+    from api.web.app import create_app
 
     path = db or Path(str(DEFAULT_DB).format(level=level))
     url, seed_s = build_database(path, level)

@@ -17,7 +17,7 @@ def make_app(**overrides: Any) -> Any:
     """The Flask app (with its services in ``app.extensions["twinning"]``); config errors become usage errors.
 
     Its engine is disposed when the command ends."""
-    from api import create_app
+    from api.web.app import create_app
 
     try:
         app = create_app(overrides)
