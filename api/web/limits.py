@@ -8,7 +8,6 @@ the JSON's depth and strings → the form's strings. Each refusal is a JSON erro
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Flask, request
@@ -72,16 +71,15 @@ def _check_body() -> None:
     if max_bytes is not None and request.content_length is not None and request.content_length > max_bytes:
         raise RequestEntityTooLarge(f"the request body exceeds {max_bytes} bytes (TWINNING_MAX_BODY_BYTES)")
     if request.is_json:
-        raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH, also for a streamed body
-        if not raw.strip():
-            return
+        # Parsed once: the request caches it, and the route's validation (flask-openapi3) reads that cache. Reading
+        # raises 413 past MAX_CONTENT_LENGTH, also for a streamed body; an empty or malformed body gives None here
+        # and is left to the route's validation (422) or the 400 handler.
         try:
-            data = json.loads(raw)
+            data = request.get_json(silent=True)
         except RecursionError as e:
             raise Invalid(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels", "body") from e
-        except ValueError:
-            return  # not JSON: the route's validation says so (422) or the 400 handler does
-        check_json(data)
+        if data is not None:
+            check_json(data)
     elif request.mimetype in {"application/x-www-form-urlencoded", "multipart/form-data"}:
         for key, value in request.form.items(multi=True):
             if _nul(key) or _nul(value):
