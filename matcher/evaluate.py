@@ -67,10 +67,15 @@ SERVED = "served"
 DEFAULT_MAX_COUNTRY_SHARE = 1 / 3  # as TwinningMatcher.max_country_share
 
 
-def default_rankers(countries: CountryTable | None = None, random_state: int = 0) -> dict[str, Ranker]:
-    """``twinning`` (the served score, :class:`~matcher.model.TwinningRanker`) and the six baselines, unfitted."""
+def default_rankers(
+    countries: CountryTable | None = None,
+    random_state: int = 0,
+    likelihood_params: Mapping[str, Any] | None = None,
+) -> dict[str, Ranker]:
+    """``twinning`` (the served score, :class:`~matcher.ranker.TwinningRanker`, with ``likelihood_params`` for its
+    model) and the six baselines, unfitted."""
     return {
-        "twinning": TwinningRanker(countries=countries, random_state=random_state),
+        "twinning": TwinningRanker(countries=countries, likelihood_params=likelihood_params, random_state=random_state),
         "random": RandomRanker(random_state=random_state),
         "population": PopulationRanker(),
         "popularity": PopularityRanker(),

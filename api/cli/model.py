@@ -170,6 +170,7 @@ def evaluate(
     """
     from tqdm import tqdm
 
+    from api.config import Settings
     from matcher import CountryTable
     from matcher.evaluate import default_rankers, evaluate_kfold, evaluate_split, format_table
     from seed.readers import PARTNERSHIPS_FILE, partnerships_file, read_cities, read_countries
@@ -182,13 +183,9 @@ def evaluate(
         raise click.UsageError("give --cities or --gazetteer, not both")
     cities = read_gazetteer(gazetteer) if gazetteer else read_cities(cities_path)
     countries = CountryTable.from_records(read_countries().to_dict("records"))
-    rankers: dict[str, Any] = default_rankers(countries, random_state=seed)
-    from api.config import Settings
-    from matcher.ranker import TwinningRanker
-
+    # The model takes the same parameters as `twinning train` (TWINNING_TRAIN_PARAMS).
     train_params = Settings.from_env().TRAIN_PARAMS
-    if train_params:  # the same model parameters as `twinning train` (TWINNING_TRAIN_PARAMS)
-        rankers["twinning"] = TwinningRanker(countries=countries, likelihood_params=train_params, random_state=seed)
+    rankers: dict[str, Any] = default_rankers(countries, random_state=seed, likelihood_params=train_params)
     if only:
         unknown = set(only) - set(rankers) - {"served"}
         if unknown:
