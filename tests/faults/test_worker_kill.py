@@ -11,10 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 from tests.conftest import REDIS_URL, make_test_app
-from tests.workers.test_celery_worker import city_ids, start_worker, stop, wait_job
+from tests.workers.test_celery_worker import assert_complete, city_ids, start_worker, stop, wait_job
 
 ENV = {"TWINNING_RESCORE_CHUNK": "20", "TWINNING_VISIBILITY_TIMEOUT": "8", "TWINNING_RESCORE_WINDOW": "3"}
 
@@ -30,22 +28,6 @@ def child_pids(pid: int) -> list[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 out.append(int(entry.name))
     return out
-
-
-def assert_complete(db_engine: Any, job: dict[str, Any], n: int) -> None:
-    assert job["state"] == "succeeded" and job["done"] == job["total"] == n, job
-    with db_engine.connect() as conn:
-        cities = conn.execute(
-            text("SELECT count(DISTINCT city_id) FROM suggestion WHERE score_set_id = :i"), {"i": job["score_set_id"]}
-        ).scalar_one()
-        dupes = conn.execute(
-            text(
-                "SELECT count(*) FROM (SELECT city_id, rank FROM suggestion WHERE score_set_id = :i "
-                "GROUP BY city_id, rank HAVING count(*) > 1) d"
-            ),
-            {"i": job["score_set_id"]},
-        ).scalar_one()
-    assert cities == n and dupes == 0
 
 
 def test_a_killed_worker_is_replaced_and_the_job_completes_within_a_minute(

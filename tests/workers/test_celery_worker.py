@@ -88,6 +88,23 @@ def city_ids(db_engine: Any, n: int) -> list[int]:
         return [r[0] for r in rows]
 
 
+def assert_complete(db_engine: Any, job: dict[str, Any], n: int) -> None:
+    """The job succeeded with every city scored once: no missing city, no duplicate (city, rank) row."""
+    assert job["state"] == "succeeded" and job["done"] == job["total"] == n, job
+    with db_engine.connect() as conn:
+        cities = conn.execute(
+            text("SELECT count(DISTINCT city_id) FROM suggestion WHERE score_set_id = :i"), {"i": job["score_set_id"]}
+        ).scalar_one()
+        dupes = conn.execute(
+            text(
+                "SELECT count(*) FROM (SELECT city_id, rank FROM suggestion WHERE score_set_id = :i "
+                "GROUP BY city_id, rank HAVING count(*) > 1) d"
+            ),
+            {"i": job["score_set_id"]},
+        ).scalar_one()
+    assert cities == n and dupes == 0
+
+
 def test_worker_runs_a_whole_rescore_all(
     db_engine: Any, database_url: str, tmp_path: Path, clean_redis: None, admin_headers_for: Any
 ) -> None:
@@ -143,14 +160,4 @@ def test_no_job_lost_when_a_worker_dies(
     finally:
         stop(second)
     assert job["state"] == "succeeded", (job, (tmp_path / "rescues.log").read_text()[-3000:])
-    with db_engine.connect() as conn:
-        n = conn.execute(
-            text("SELECT count(DISTINCT city_id) FROM suggestion WHERE score_set_id = :i"), {"i": job["score_set_id"]}
-        ).scalar_one()
-        dupes = conn.execute(
-            text(
-                "SELECT count(*) FROM (SELECT city_id, rank FROM suggestion WHERE score_set_id = :i GROUP BY city_id, rank HAVING count(*) > 1) d"
-            ),
-            {"i": job["score_set_id"]},
-        ).scalar_one()
-    assert n == 600 and dupes == 0 and job["done"] == job["total"] == 600
+    assert_complete(db_engine, job, 600)
