@@ -7,7 +7,7 @@ then scored many times. Nothing here knows about databases or web requests.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -119,24 +119,11 @@ class CityTable:
         pref_max = np.full(n, np.nan)
         pref_lang: list[frozenset[str]] = [frozenset()] * n
         row_of_id = {int(v): i for i, v in enumerate(ids)}
+        arrays = _ProfileArrays(offers, seeks, has_profile, seeking, pref_country, pref_min, pref_max, pref_lang)
         for city_id, prof in profiles.items():
             i = row_of_id.get(int(city_id))
-            if i is None:
-                continue
-            has_profile[i] = True
-            seeking[i] = prof.seeking_partners
-            for key, w in prof.offers.items():
-                offers[i, SECTOR_INDEX[key]] = np.clip(w, 0.0, 1.0)
-            for key, w in prof.seeks.items():
-                seeks[i, SECTOR_INDEX[key]] = np.clip(w, 0.0, 1.0)
-            for c in prof.pref_countries:
-                if c in code_idx:
-                    pref_country[i, code_idx[c]] = True
-            if prof.pref_min_population is not None:
-                pref_min[i] = prof.pref_min_population
-            if prof.pref_max_population is not None:
-                pref_max[i] = prof.pref_max_population
-            pref_lang[i] = frozenset(lang.lower() for lang in prof.pref_languages)
+            if i is not None:
+                arrays.set(i, prof, code_idx)
 
         lang_sets = dict(zip(countries.codes, countries.languages, strict=True))
         all_langs = sorted({lang for langs in countries.languages for lang in langs})
@@ -176,6 +163,80 @@ class CityTable:
             row_of_id=row_of_id,
         )
 
+    def with_profiles(self, updates: Mapping[int, ProfileData | None]) -> CityTable:
+        """A copy with the profiles of the given API ids replaced (``None``: the city has no profile any more).
+
+        Only the profile arrays are copied; the gazetteer arrays are shared with this table. Unknown ids are
+        skipped. This is how a profile edit reaches a built matcher without rebuilding the whole table."""
+        arrays = _ProfileArrays(
+            self.offers.copy(),
+            self.seeks.copy(),
+            self.has_profile.copy(),
+            self.seeking.copy(),
+            self.pref_country.copy(),
+            self.pref_min_pop.copy(),
+            self.pref_max_pop.copy(),
+            list(self.pref_languages),
+        )
+        code_idx = {c: i for i, c in enumerate(self.country_codes)}
+        for city_id, prof in updates.items():
+            i = self.row_of_id.get(int(city_id))
+            if i is not None:
+                arrays.clear(i)
+                if prof is not None:
+                    arrays.set(i, prof, code_idx)
+        return replace(
+            self,
+            offers=arrays.offers,
+            seeks=arrays.seeks,
+            has_profile=arrays.has_profile,
+            seeking=arrays.seeking,
+            pref_country=arrays.pref_country,
+            has_pref_country=np.asarray(arrays.pref_country.any(axis=1), bool),
+            pref_min_pop=arrays.pref_min,
+            pref_max_pop=arrays.pref_max,
+            pref_languages=tuple(arrays.pref_lang),
+        )
+
     def language_mask(self, languages: frozenset[str]) -> np.ndarray:
         """Boolean mask over country indices whose official languages include any of ``languages``."""
         return np.array([bool(langs & languages) for langs in self.country_languages], bool)
+
+
+@dataclass
+class _ProfileArrays:
+    """The profile columns of a table while they are filled in (one row per city)."""
+
+    offers: np.ndarray
+    seeks: np.ndarray
+    has_profile: np.ndarray
+    seeking: np.ndarray
+    pref_country: np.ndarray
+    pref_min: np.ndarray
+    pref_max: np.ndarray
+    pref_lang: list[frozenset[str]]
+
+    def clear(self, i: int) -> None:
+        self.offers[i] = 0.0
+        self.seeks[i] = 0.0
+        self.has_profile[i] = False
+        self.seeking[i] = True
+        self.pref_country[i] = False
+        self.pref_min[i] = self.pref_max[i] = np.nan
+        self.pref_lang[i] = frozenset()
+
+    def set(self, i: int, prof: ProfileData, code_idx: Mapping[str, int]) -> None:
+        self.has_profile[i] = True
+        self.seeking[i] = prof.seeking_partners
+        for key, w in prof.offers.items():
+            self.offers[i, SECTOR_INDEX[key]] = np.clip(w, 0.0, 1.0)
+        for key, w in prof.seeks.items():
+            self.seeks[i, SECTOR_INDEX[key]] = np.clip(w, 0.0, 1.0)
+        for c in prof.pref_countries:
+            if c in code_idx:
+                self.pref_country[i, code_idx[c]] = True
+        if prof.pref_min_population is not None:
+            self.pref_min[i] = prof.pref_min_population
+        if prof.pref_max_population is not None:
+            self.pref_max[i] = prof.pref_max_population
+        self.pref_lang[i] = frozenset(lang.lower() for lang in prof.pref_languages)

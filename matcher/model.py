@@ -22,6 +22,7 @@ weighted; without a model they carry the score of cities that have no profile.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -29,7 +30,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .features import MIN_POPULATION, CityTable
+from .features import MIN_POPULATION, CityTable, ProfileData
 from .geo import haversine_km
 from .graph import neighbour_lists
 from .rank import top_k
@@ -112,6 +113,25 @@ class TwinningMatcher(BaseEstimator):
             and len(np.asarray(self.likelihood.geonameids_)) == n
             and np.array_equal(self.likelihood_cols_, np.arange(n))
         )
+        self.log_pop_ = np.log(np.maximum(table.population, MIN_POPULATION))
+        self.abs_lat_ = np.abs(table.lat)
+        self._fit_profiles()
+        return self
+
+    def with_profiles(self, updates: Mapping[int, ProfileData | None]) -> TwinningMatcher:
+        """A fitted copy whose table has the given profiles replaced (API id → profile, ``None`` to remove).
+
+        The gazetteer arrays, partnerships and likelihood columns are shared with this matcher; only the profile
+        columns are copied, so a profile edit costs milliseconds where a new :meth:`fit` costs seconds. This
+        matcher is left untouched (readers holding it keep a consistent view)."""
+        clone = copy.copy(self)
+        clone.table_ = self.table_.with_profiles(updates)
+        clone._fit_profiles()
+        return clone
+
+    def _fit_profiles(self) -> None:
+        """The profile-dependent caches of the fitted table."""
+        table = self.table_
         # cities whose own preferences (or "not seeking") can penalise any source: the only columns where the
         # other side's preferences apply
         self.pref_cols_ = np.flatnonzero(
@@ -120,13 +140,10 @@ class TwinningMatcher(BaseEstimator):
             | ~np.isnan(table.pref_max_pop)
             | (table.has_profile & ~table.seeking)
         )
-        self.log_pop_ = np.log(np.maximum(table.population, MIN_POPULATION))
-        self.abs_lat_ = np.abs(table.lat)
         self.profiled_ = np.flatnonzero(table.has_profile)
         oj = table.offers[self.profiled_].astype(np.float64)
         sj = table.seeks[self.profiled_].astype(np.float64)
         self.profile_cache_ = (oj, sj, oj + sj, np.linalg.norm(oj + sj, axis=1), sj.sum(axis=1))
-        return self
 
     # ------------------------------------------------------------------ scoring
     def _likelihood(self, rows: np.ndarray) -> np.ndarray | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -304,6 +305,19 @@ def all_profiles(session: Session) -> list[Profile]:
     return list(session.exec(select(Profile)).all())
 
 
+def profiles_changed_since(session: Session, *, since: datetime | None) -> list[Profile]:
+    """Profiles updated at or after ``since`` (every profile when None): the edits a cached matcher has not seen.
+    At-or-after, so an edit committed later with the same timestamp is not missed (applying one twice is harmless)."""
+    query = select(Profile)
+    if since is not None:
+        query = query.where(col(Profile.updated_at) >= since)
+    return list(session.exec(query).all())
+
+
+def profile_city_ids(session: Session) -> set[int]:
+    return {int(i) for i in session.exec(select(Profile.city_id)).all()}
+
+
 def put_profile(session: Session, *, city: City, data: ProfileIn) -> Profile:
     profile = session.get(Profile, city.id) or Profile(city_id=city.id)
     values = data.model_dump()
@@ -409,12 +423,25 @@ def find_job(session: Session, *, job_id: str) -> Job | None:
     return session.get(Job, job_id)
 
 
-def get_job(session: Session, *, job_id: str) -> Job:
-    """The job; :class:`NotFound` (404) otherwise."""
-    job = session.get(Job, job_id)
+def get_job(session: Session, *, job_id: str, for_update: bool = False) -> Job:
+    """The job (its row locked until the transaction ends with ``for_update``); :class:`NotFound` (404) otherwise."""
+    job = session.get(Job, job_id, with_for_update=for_update, populate_existing=for_update)
     if job is None:
         raise NotFound(f"job {job_id} not found")
     return job
+
+
+def queued_job_to_join(session: Session, *, kind: str, since: datetime) -> Job | None:
+    """The newest job of ``kind`` still ``queued`` and made after ``since``, its row locked (None when there is
+    none, or when another transaction holds its lock: the caller then makes a new job rather than wait)."""
+    query = (
+        select(Job)
+        .where(col(Job.kind) == kind, col(Job.state) == "queued", col(Job.created_at) >= since)
+        .order_by(col(Job.created_at).desc())
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    return session.exec(query).first()
 
 
 def recent_jobs(session: Session, *, limit: int) -> list[Job]:

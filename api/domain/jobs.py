@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,9 @@ ChunkDispatcher = Callable[[str, int, list[int]], None]
 # never left queued or running by an outage (about two minutes in all).
 FAULT_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
 DB_FAULTS: tuple[type[BaseException], ...] = (DBAPIError, PoolTimeout)
+# A profile edit joins a queued re-scoring job made at most this long ago; an older queued job may be stuck
+# behind a long run, so a new one is made instead.
+COALESCE_WINDOW_S = 60.0
 NIGHTLY_NAMESPACE = uuid.UUID("6f1c3c1e-2b0e-4a55-9d57-7c0f3d6b2a10")
 
 
@@ -52,6 +55,27 @@ def create_job(
     )
     session.add(job)
     session.flush()
+    return job
+
+
+def join_queued_city_job(session: Session, city_ids: Sequence[int], *, max_size: int) -> Job | None:
+    """Add ``city_ids`` to a recent ``rescore_city`` job that no worker has started yet (so a burst of profile
+    edits makes one job, not one each); None when there is none to join (the caller makes a new job).
+
+    The job's row is locked while it is extended, and :func:`start` locks it before it fixes the job's cities, so
+    a city is never added to a job that has already read its list. A job that is locked right now is skipped."""
+    since = utcnow() - timedelta(seconds=COALESCE_WINDOW_S)
+    job = crud.queued_job_to_join(session, kind="rescore_city", since=since)
+    if job is None:
+        return None
+    ids = sorted({*(int(i) for i in job.params.get("city_ids") or ()), *(int(i) for i in city_ids)})
+    if len(ids) > max_size:
+        session.rollback()
+        return None
+    job.params = {**job.params, "city_ids": ids}
+    job.total = len(ids)
+    session.add(job)
+    session.commit()
     return job
 
 
@@ -82,11 +106,13 @@ def start(
     chunks of a job wait in the queue, so a chunk requeued at the back after its worker died waits behind at most
     ``window - 1`` others, not behind the rest of the job."""
     with Session(engine, expire_on_commit=False) as session:
-        job = crud.get_job(session, job_id=job_id)
+        built = matchers.get(session)  # before the job's row is locked: a rebuild can take seconds
+        session.commit()
+        # Locked until the commit below, so a profile edit cannot join the job after its cities are read here.
+        job = crud.get_job(session, job_id=job_id, for_update=True)
         if job.state in {"succeeded", "failed"}:
             return
         ids = job_city_ids(session, job)
-        built = matchers.get(session)
         if job.score_set_id is None:
             score_set = ScoreSet(
                 status="running",

@@ -11,11 +11,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from api.config import Settings
-from api.data.models import Job
+from api.data import crud
+from api.data.models import City, Job, Profile
 from api.domain import jobs
 from api.domain.queue import TASK_FOR_KIND, QueueUnavailable, make_celery, ping, send
 from api.domain.scoring import MatcherService
 from api.errors import Unavailable
+from api.schemas import ProfileIn
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,10 @@ class Services:
                 ping(s.REDIS_URL, s.REDIS_TIMEOUT_S)
             except QueueUnavailable as e:
                 raise Unavailable(f"the job queue is unavailable: {e}", service="redis") from e
+        if kind == "rescore_city" and city_ids and s.JOBS_MODE == "celery":
+            joined = jobs.join_queued_city_job(session, city_ids, max_size=s.RESCORE_CHUNK)
+            if joined is not None:  # its message is already in the queue; it will score these cities too
+                return joined
         job = jobs.create_job(session, kind=kind, city_ids=None if kind == "train" else city_ids, scope=scope)
         session.commit()
         if s.JOBS_MODE == "celery":
@@ -55,6 +61,18 @@ class Services:
         else:
             jobs.run_in_thread(self.engine, s, self.matchers, job.id)
         return job
+
+    def save_profile(self, session: Session, *, city: City, data: ProfileIn) -> tuple[Profile, str | None]:
+        """Save a city's profile and have the city re-scored: returns the profile and the re-scoring job's id
+        (None when the queue is down: the profile is saved and the next batch run re-scores the city). Every
+        process's matcher sees the edit on its next use (:class:`~api.domain.scoring.MatcherService`)."""
+        assert city.id is not None
+        profile = crud.put_profile(session, city=city, data=data)
+        try:
+            return profile, self.submit(session, kind="rescore_city", city_ids=[city.id]).id
+        except Unavailable:
+            log.warning("city %s: profile saved, re-scoring deferred (the queue is unavailable)", city.id)
+            return profile, None
 
 
 def build_services(settings: Settings, engine: Engine) -> Services:

@@ -286,3 +286,35 @@ def test_fast_scores_equal_the_blend_of_all_components(cities: pd.DataFrame, wit
     for row in range(6):
         one = m.suggest(row, k=5)
         assert [s.row for s in one] == [s.row for s in m.suggest_many([row], k=5)[0]]
+
+
+def test_with_profiles_scores_as_a_matcher_fitted_from_scratch(cities: pd.DataFrame) -> None:
+    """A profile edit applied in place (``with_profiles``) gives the scores of a whole new fit, removals included,
+    and leaves the original matcher as it was."""
+    ids = [int(g) for g in cities.geonameid]
+    before = {
+        ids[0]: ProfileData(offers={"education": 1.0}, seeks={"tourism": 0.8}, pref_countries=frozenset({"US"})),
+        ids[1]: ProfileData(offers={"tourism": 0.7}, seeks={"education": 0.9}, seeking_partners=False),
+        ids[12]: ProfileData(offers={"tourism": 0.6}, seeks={"education": 0.5}, pref_min_population=1_000_000),
+    }
+    pairs = [(ids[0], ids[11]), (ids[2], ids[25])]
+    old = fit(cities, before, pairs)
+    old_scores = old.score_rows(np.arange(len(ids)))
+    updates: dict[int, ProfileData | None] = {
+        ids[1]: None,  # removed
+        ids[12]: ProfileData(offers={"education": 0.9}, seeks={"tourism": 1.0}, pref_languages=frozenset({"fr"})),
+        ids[30]: ProfileData(offers={"education": 0.5}, seeks={"tourism": 0.5}, pref_countries=frozenset({"CN"})),
+        999_999: ProfileData(offers={"education": 0.5}),  # not a city of the table: skipped
+    }
+    after = {
+        **{k: v for k, v in before.items() if k != ids[1]},
+        **{k: v for k, v in updates.items() if v and k < 999_999},
+    }
+    fresh = fit(cities, after, pairs)
+    updated = old.with_profiles(updates)
+    rows = np.arange(len(ids))
+    np.testing.assert_allclose(updated.score_rows(rows), fresh.score_rows(rows))
+    assert [s.city_id for s in updated.suggest(0, 10)] == [s.city_id for s in fresh.suggest(0, 10)]
+    assert not updated.table_.has_profile[1] and updated.table_.has_profile[30]
+    np.testing.assert_allclose(old.score_rows(rows), old_scores)  # the original is untouched
+    assert old.table_.has_profile[1] and not old.table_.has_profile[30]

@@ -276,14 +276,7 @@ def profile(city_id: int) -> Any:
                 field = f"{loc[0]}-{loc[1]}" if len(loc) > 1 and loc[0] in ("offers", "seeks") else loc[0]
                 errors[field if loc else "form"] = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         if not errors:
-            crud.put_profile(session, city=city, data=body)
-            svc = services()
-            svc.matchers.invalidate()
-            job_id = None
-            try:
-                job_id = svc.submit(session, kind="rescore_city", city_ids=[city.id]).id
-            except Exception:  # the profile is saved; the next batch run re-scores the city
-                job_id = None
+            _profile, job_id = services().save_profile(session, city=city, data=body)
             flash(
                 Markup("Profile saved. Suggestions are being recomputed")
                 + (

@@ -10,7 +10,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from api.data import crud
 from api.data.text import script_for_languages
 from api.domain.suggestions import suggestions_for
-from api.errors import Forbidden, Invalid, NotFound, Unavailable
+from api.errors import Forbidden, Invalid, NotFound
 from api.schemas import (
     CityCreate,
     CityList,
@@ -137,14 +137,7 @@ def put_profile(path: CityPath, body: ProfileIn) -> Any:
     unknown = crud.missing_country_codes(db(), codes=body.pref_countries)
     if unknown:
         raise Invalid(f"unknown country codes: {', '.join(unknown)}", "pref_countries")
-    profile = crud.put_profile(db(), city=city, data=body)
-    svc = services()
-    svc.matchers.invalidate()
-    job_id = None
-    try:
-        job_id = svc.submit(db(), kind="rescore_city", city_ids=[city.id]).id
-    except Unavailable:  # the profile is saved; re-scoring will happen with the next batch run
-        job_id = None
+    profile, job_id = services().save_profile(db(), city=city, data=body)
     return _profile_public(profile, job_id)
 
 
