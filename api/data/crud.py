@@ -515,10 +515,13 @@ def replace_suggestions(
 
 # ---------------------------------------------------------------- the matcher's and the trainer's inputs
 def data_fingerprint(session: Session) -> tuple[Any, ...]:
-    """Counts and last changes of cities, profiles and partnerships (the matcher is rebuilt when they change)."""
+    """Last changes (and counts) of cities, profiles and partnerships: the matcher is rebuilt or updated when they
+    change. Asked before every live suggestion, so each part is an index lookup or a small table's count: cities
+    are never deleted, so their largest id and last update (both indexed) stand for them (counting 170k rows took
+    50 ms)."""
     row = session.execute(
         sa_select(
-            select(func.count()).select_from(City).scalar_subquery(),
+            select(func.max(City.id)).scalar_subquery(),
             select(func.max(City.updated_at)).scalar_subquery(),
             select(func.count()).select_from(Profile).scalar_subquery(),
             select(func.max(Profile.updated_at)).scalar_subquery(),

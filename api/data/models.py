@@ -38,7 +38,7 @@ class City(SQLModel, table=True):
     population: int = 0
     timezone: str = Field(default="", max_length=60)
     is_custom: bool = False
-    updated_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)  # max() is the matcher's change check
 
 
 # The search key is compared byte by byte (code point order) so that one B-tree serves exact and prefix lookups

@@ -47,6 +47,13 @@ def test_another_process_takes_a_profile_edit_in_place(db_engine: Any, database_
     live(reader.test_client(), KUNSHAN)
     assert (matchers.builds, matchers.profile_updates) == (1, 1)  # nothing changed since: the cache holds
 
+    # A new city is a change of the gazetteer: the other process rebuilds and can score it.
+    town = {"name": "Neustadt-Test", "country": "DE", "latitude": 50.1, "longitude": 8.6, "population": 4000}
+    r = editor.test_client().post("/api/v1/cities", json=town, headers=bearer(editor, "admin"))
+    assert r.status_code == 201, r.get_json()
+    assert len(live(reader.test_client(), r.get_json()["id"])) == 10
+    assert matchers.builds == 2
+
 
 def test_a_burst_of_profile_edits_queues_one_job(
     db_engine: Any, database_url: str, tmp_path: Path, clean_redis: None
