@@ -92,6 +92,27 @@ def bench_conference(scales: tuple[str, ...], seed: int, time_limit: float | Non
 )
 @click.option("--k", default=20, show_default=True, type=click.IntRange(1, 200), help="Suggestions per source.")
 @click.option("--batch", default=32, show_default=True, type=click.IntRange(1, 1024), help="Sources per batch.")
+@click.option(
+    "--through",
+    type=click.Choice(["matcher", "celery"]),
+    default="matcher",
+    show_default=True,
+    help="matcher: the scoring alone, in forked processes. celery: a whole re-scoring job of --cities places "
+    "(default: every place) through a real Celery worker with W pool processes and a throwaway PostgreSQL "
+    "database, written as a new score set.",
+)
+@click.option(
+    "--model",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="--through celery: a trained model to use (default: train one on the seeded network first).",
+)
+@click.option(
+    "--time-limit",
+    default=3600.0,
+    show_default=True,
+    type=click.FloatRange(60),
+    help="--through celery: stop waiting for the jobs after this many seconds in all.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def bench_rescore(
     gazetteer: str,
@@ -101,14 +122,43 @@ def bench_rescore(
     sources: int,
     k: int,
     batch: int,
+    through: str,
+    model: Path | None,
+    time_limit: float,
     as_json: bool,
 ) -> None:
-    """Re-scoring throughput at the matcher level (suggest_many in W forked processes) and live suggest latency.
+    """Re-scoring throughput and live suggest latency.
 
-    Fits the partnership-likelihood model, then times suggest() for single places (p50/p99) and suggest_many()
-    over --sources places split over --workers processes: sources/s, ms per source, peak memory per worker, and
-    the extrapolated time of a full re-score; compared with suggest() called once per source. No database writes.
+    --through matcher (default): fits the partnership-likelihood model, then times suggest() for single places
+    (p50/p99) and suggest_many() over --sources places split over --workers processes: sources/s, ms per source,
+    peak memory per worker, and the extrapolated time of a full re-score; compared with suggest() called once per
+    source. No database writes.
+
+    --through celery: the production path end to end. Seeds a throwaway PostgreSQL database (twinning_bench_rescore,
+    dropped afterwards) with the level, trains the model (or takes --model), then for each --workers W starts a
+    Celery worker with W processes on Redis database 12 and times one re-scoring job of the --cities most populous
+    places (default: all), top --k each, until its score set is published: places/s, rows/s, peak memory per
+    process, minutes for every place, the speed-up from 1 to W workers and the same on paper for 10 machines.
     """
+    if through == "celery":
+        from api.cli.bench_rescore_e2e import format_table as e2e_table
+        from api.cli.bench_rescore_e2e import run as e2e_run
+
+        e2e = e2e_run(
+            gazetteer=gazetteer,
+            n_cities=n_cities,
+            workers=workers or (1, 2),
+            k=k,
+            model=model,
+            time_limit=time_limit,
+            database="twinning_bench_rescore",
+            redis_url="redis://127.0.0.1:6379/12",
+            logs_dir=None,
+        )
+        click.echo(json.dumps(e2e, indent=2) if as_json else e2e_table(e2e))
+        if not e2e["ok"]:
+            raise SystemExit(1)
+        return
     from api.cli.bench_rescore import format_table, run
     from api.cli.model import read_gazetteer
     from seed.readers import partnerships_file, read_pairs

@@ -9,12 +9,14 @@ change calls them so (``api/domain/jobs.py``, ``api/cli``, the suggestions views
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
+import psycopg
 from sqlalchemy import and_, case, delete, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
@@ -509,8 +511,45 @@ def replace_suggestions(
     session.execute(
         delete(Suggestion).where(col(Suggestion.score_set_id) == score_set_id, col(Suggestion.city_id).in_(city_ids))
     )
-    if rows:
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        _copy_suggestions(session, rows)
+    else:
         session.execute(Suggestion.__table__.insert(), rows)  # type: ignore[attr-defined]
+
+
+SUGGESTION_COLUMNS = (
+    "score_set_id",
+    "city_id",
+    "rank",
+    "candidate_id",
+    "score",
+    "components",
+    "sectors",
+    "distance_km",
+)
+
+
+def _copy_suggestions(session: Session, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: write the rows with ``COPY … FROM STDIN`` on the session's own connection (inside its
+    transaction), several times faster than multi-row INSERTs for a re-score's millions of rows."""
+    raw = cast(psycopg.Connection[Any], session.connection().connection.dbapi_connection)
+    dumps = json.dumps
+    with raw.cursor() as cur, cur.copy(f"COPY suggestion ({', '.join(SUGGESTION_COLUMNS)}) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row(
+                (
+                    r["score_set_id"],
+                    r["city_id"],
+                    r["rank"],
+                    r["candidate_id"],
+                    r["score"],
+                    dumps(r["components"]),
+                    dumps(r["sectors"]),
+                    r["distance_km"],
+                )
+            )
 
 
 # ---------------------------------------------------------------- the matcher's and the trainer's inputs
