@@ -19,13 +19,20 @@ def serve(host: str, port: int, threads: int, no_seed: bool) -> None:
     """Start the web service (API, docs and console); seeds the data on first start."""
     from waitress import create_server
 
-    from api.data.seeding import is_seeded, load_all
+    from api.data.seeding import is_seeded, load_all, seeded_level
     from api.domain.bootstrap import demo_accounts, first_start, schedule_demo_conference
 
     app = make_app()
     svc = app.extensions["twinning"]
-    if not no_seed and svc.settings.SEED_ON_START and not is_seeded(svc.engine):
-        click.echo("First start: loading the gazetteer, real partnerships and demo profiles …")
+    level = svc.settings.GAZETTEER
+    if not no_seed and svc.settings.SEED_ON_START and not is_seeded(svc.engine, level):
+        if is_seeded(svc.engine):
+            click.echo(
+                f"The database holds the {seeded_level(svc.engine) or 'an earlier'} gazetteer; TWINNING_GAZETTEER="
+                f"{level} asks for every place of {level}: loading the places it lacks (what is there is kept) …"
+            )
+        else:
+            click.echo("First start: loading the gazetteer, real partnerships and demo profiles …")
         t0 = time.perf_counter()
         report = load_all(svc.engine)
         click.echo(

@@ -19,6 +19,14 @@ def _json(default: Any = None) -> Any:
     return Field(default_factory=lambda: default() if callable(default) else default, sa_column=Column(JSON))
 
 
+class SeedInfo(SQLModel, table=True):
+    """What the seed loaded (key ``gazetteer``: the largest GeoNames level loaded whole), so that a start with a
+    larger ``TWINNING_GAZETTEER`` knows to load the places it lacks."""
+
+    key: str = Field(primary_key=True, max_length=40)
+    value: str = Field(max_length=200)
+
+
 class Country(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=2)
     name: str

@@ -25,6 +25,7 @@ from api.data.text import fold, name_entries
 from seed.readers import (
     DEFAULT_GAZETTEER,
     DEMO_PROFILES_FILE,
+    GAZETTEER_LEVELS,
     Gazetteer,
     partnerships_file,
     read_countries,
@@ -189,9 +190,12 @@ def load_all(
 ) -> SeedReport:
     """Load everything shipped in ``seed/`` into the database behind ``engine``: countries, the gazetteer at
     ``level`` (default: ``TWINNING_GAZETTEER``) with every name of every city, the partnerships that go with the
-    level (those whose two places are loaded), the demo profiles and conference.
+    level (those whose two places are loaded), the demo profiles and conference. A whole level is recorded
+    (:func:`seeded_level`).
 
-    ``gazetteer`` replaces the level's data by a given one (tests load a slice through this same code)."""
+    ``gazetteer`` replaces the level's data by a given one (tests load a slice through this same code; a slice is
+    not recorded as a level)."""
+    whole_level = gazetteer is None
     from api.data.models import City, CityName, Country, Partnership, utcnow
 
     say = progress or (lambda msg: log.info(msg))
@@ -283,6 +287,8 @@ def load_all(
             from api.data.conference_seed import load_demo_conference
 
             load_demo_conference(conn)
+        if whole_level:
+            _record_level(conn, level)
         counts = (
             conn.execute(select(func.count()).select_from(Country)).scalar_one(),
             # gazetteer cities (custom places such as the demo conference's provinces are not counted)
@@ -321,8 +327,32 @@ def load_demo_profiles(conn: Any, now: Any = None) -> int:
     return len(rows)
 
 
-def is_seeded(engine: Engine) -> bool:
-    from api.data.models import City
+def _covers(loaded: str | None, level: str) -> bool:
+    """Whether GeoNames level ``loaded`` holds every place of ``level`` (the levels nest: cities15000 ⊂ cities5000
+    ⊂ cities1000 ⊂ cities500)."""
+    return loaded in GAZETTEER_LEVELS and GAZETTEER_LEVELS[loaded] <= GAZETTEER_LEVELS[level]
 
+
+def _record_level(conn: Any, level: str) -> None:
+    from api.data.models import SeedInfo
+
+    table = SeedInfo.__table__  # type: ignore[attr-defined]
+    before = conn.execute(select(table.c.value).where(table.c.key == "gazetteer")).scalar_one_or_none()
+    if not _covers(before, level):
+        upsert(conn, table, [{"key": "gazetteer", "value": level}], ["key"], ["value"])
+
+
+def seeded_level(engine: Engine) -> str | None:
+    """The largest gazetteer level loaded whole into the database (None: none recorded, e.g. an empty database or
+    one seeded before the level was recorded)."""
     with engine.connect() as conn:
-        return bool(conn.execute(select(func.count()).select_from(City)).scalar_one() > 0)
+        value = conn.execute(text("SELECT value FROM seedinfo WHERE key = 'gazetteer'")).scalar_one_or_none()
+    return str(value) if value is not None else None
+
+
+def is_seeded(engine: Engine, level: str | None = None) -> bool:
+    """Whether the database holds cities, and with ``level``, every place of that gazetteer level."""
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM city LIMIT 1")).first() is None:
+            return False
+    return level is None or _covers(seeded_level(engine), level)

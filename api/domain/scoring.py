@@ -29,17 +29,33 @@ class Built:
     fingerprint: tuple[Any, ...]
 
 
+_LOADED: dict[tuple[str, float], Any] = {}  # the last artifact loaded, by path and modification time
+_LOAD_LOCK = threading.Lock()
+
+
 def load_likelihood(path: Path) -> Any | None:
-    """The saved partnership-likelihood model, or None when none has been trained yet."""
-    if not path.exists():
+    """The saved partnership-likelihood model, or None when none has been trained yet (or it cannot be loaded).
+
+    The last artifact loaded is kept by path and modification time, so the first start's check that the model
+    loads and the matcher's first build share one load (a new artifact is written by an atomic rename, which
+    changes the time)."""
+    try:
+        key = (str(path.resolve()), path.stat().st_mtime)
+    except OSError:
         return None
     from matcher.likelihood import PartnershipLikelihood
 
-    try:
-        return PartnershipLikelihood.load(path)
-    except Exception:  # a corrupt or incompatible artifact must not take the service down
-        log.exception("could not load the likelihood model at %s; scoring without it", path)
-        return None
+    with _LOAD_LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        try:
+            model = PartnershipLikelihood.load(path)
+        except Exception:  # a corrupt or incompatible artifact must not take the service down
+            log.exception("could not load the likelihood model at %s; scoring without it", path)
+            model = None
+        _LOADED.clear()
+        _LOADED[key] = model
+        return model
 
 
 def profile_data(p: Profile) -> ProfileData:

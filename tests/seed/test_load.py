@@ -46,3 +46,21 @@ def test_reseeding_keeps_a_users_profile(db_engine: Any) -> None:
 
 def test_fold() -> None:
     assert fold("Lavāsān") == "lavasan" and fold("Zürich") == "zurich" and fold("SUZHOU") == "suzhou"
+
+
+def test_the_seeded_level_is_recorded_and_a_larger_one_is_not_seeded(db_engine: Any) -> None:
+    """The session database holds cities15000 whole: a start asking for cities1000 must load the towns it lacks
+    (``twinning serve`` asks ``is_seeded(engine, level)``), and recording a smaller level never lowers the record."""
+    from api.data.seeding import _record_level, is_seeded, seeded_level
+
+    assert seeded_level(db_engine) == "cities15000"
+    assert is_seeded(db_engine) and is_seeded(db_engine, "cities15000")
+    assert not is_seeded(db_engine, "cities1000") and not is_seeded(db_engine, "cities500")
+    try:
+        with db_engine.begin() as conn:
+            _record_level(conn, "cities1000")
+            _record_level(conn, "cities15000")
+        assert seeded_level(db_engine) == "cities1000" and is_seeded(db_engine, "cities5000")
+    finally:
+        with db_engine.begin() as conn:
+            conn.execute(text("UPDATE seedinfo SET value = 'cities15000' WHERE key = 'gazetteer'"))
