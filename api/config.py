@@ -45,7 +45,7 @@ class Settings:
     LIKELIHOOD_WEIGHT: float = field(default_factory=lambda: float(_env("TWINNING_LIKELIHOOD_WEIGHT", "3.0") or 3.0))
     MAX_COUNTRY_SHARE: float = field(default_factory=lambda: float(_env("TWINNING_MAX_COUNTRY_SHARE", "0.3334") or 0))
     STORED_SUGGESTIONS: int = field(default_factory=lambda: int(_env("TWINNING_STORED_SUGGESTIONS", "20") or 20))
-    RESCORE_CHUNK: int = field(default_factory=lambda: int(_env("TWINNING_RESCORE_CHUNK", "500") or 500))
+    RESCORE_CHUNK: int = field(default_factory=lambda: int(_env("TWINNING_RESCORE_CHUNK", "200") or 200))
     # Extra PartnershipLikelihood parameters as JSON, e.g. '{"max_iter": 100}' (defaults are the evaluated ones).
     TRAIN_PARAMS: dict[str, Any] = field(
         default_factory=lambda: json.loads(_env("TWINNING_TRAIN_PARAMS", "{}") or "{}")

@@ -15,6 +15,8 @@ from functools import lru_cache
 from typing import Any
 
 from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
 from sqlalchemy.exc import OperationalError
 
 from api.config import Settings
@@ -38,6 +40,13 @@ def context() -> _Context:
     return _Context()
 
 
+@worker_process_init.connect
+def _warm_up(**_: Any) -> None:
+    """Each pool process builds its matcher in the background as it starts (seconds at 170k places, more on a busy
+    machine), so that the build is not charged to its first task's time limit."""
+    context().matchers.warm()
+
+
 class JobTask(Task):
     """A task whose first argument is a job id: when it fails for good (retries exhausted, or an error that is not
     retried), the job is marked failed — through a database outage too — so it is never left queued or running."""
@@ -51,7 +60,9 @@ COMMON: dict[str, Any] = {
     "base": JobTask,
     "acks_late": True,
     "reject_on_worker_lost": True,
-    "autoretry_for": (OperationalError,),  # database hiccups are transient; everything else fails the job
+    # Database hiccups are transient, and so is a task cut by its soft time limit while the matcher was still being
+    # built (the build goes on in its own thread; the retry finds it done); everything else fails the job.
+    "autoretry_for": (OperationalError, SoftTimeLimitExceeded),
     "retry_backoff": 2,  # 2, 4, 8, 16, 32, 60, 60, … s: about 8 minutes in all, no jitter (an outage is outlived)
     "retry_backoff_max": 60,
     "retry_jitter": False,
@@ -78,7 +89,7 @@ def rescore_all(job_id: str) -> None:
             lambda j, n, ids: rescore_chunk.delay(j, n, ids),
             window=ctx.settings.RESCORE_WINDOW,
         )
-    except OperationalError:
+    except (OperationalError, SoftTimeLimitExceeded):
         raise
     except Exception as e:
         log.exception("rescore_all %s failed", job_id)
@@ -98,7 +109,7 @@ def rescore_chunk(job_id: str, chunk: int, city_ids: list[int]) -> int:
     try:
         done = jobs.run_chunk(ctx.engine, ctx.matchers, job_id, chunk, city_ids)
         following = jobs.successor(ctx.engine, ctx.settings, job_id, chunk, ctx.settings.RESCORE_WINDOW)
-    except OperationalError:
+    except (OperationalError, SoftTimeLimitExceeded):
         raise
     except Exception as e:
         log.exception("rescore_chunk %s/%s failed", job_id, chunk)

@@ -166,12 +166,12 @@ def run(
                     t0 = time.perf_counter()
                     job_id = svc.submit(session, kind="rescore", city_ids=ids, scope="all").id
                 bar = tqdm(total=n_sources, desc=f"{w} worker(s)", unit="place", disable=not progress, file=sys.stderr)
-                state, done, score_set = "queued", 0, None
+                state, done, score_set, error = "queued", 0, None, None
                 while time.monotonic() - t_begin < time_limit:
                     time.sleep(POLL_S)
                     with Session(engine) as session:
                         job = crud.get_job(session, job_id=job_id)
-                        state, score_set = job.state, job.score_set_id
+                        state, score_set, error = job.state, job.score_set_id, job.error
                         bar.update(job.done - done)
                         done = job.done
                     if state in {"succeeded", "failed"}:
@@ -199,6 +199,7 @@ def run(
                     "rows_per_s": round(n_rows / seconds, 1) if seconds else 0.0,
                     "peak_rss_mb_per_process": [round(p) for p in peaks],
                     "full_level_minutes": round(report.cities / rate / 60, 1) if rate else None,
+                    **({"error": error} if error else {}),
                 }
             )
         done_runs = [r for r in result["runs"] if r.get("state") == "succeeded"]
@@ -239,6 +240,8 @@ def format_table(result: dict[str, Any]) -> str:
             f"{r['workers']:>7}  {r['state']:<9} {r['places']:>8} {r['rows']:>10} {r['seconds']:>8} "
             f"{r['places_per_s']:>9} {r['rows_per_s']:>9} {peaks:<22} {r['full_level_minutes']!s:>15}"
         )
+        if r.get("error"):
+            lines.append(f"         the job failed: {r['error']}")
     if "speedup" in result:
         lines += [
             "",

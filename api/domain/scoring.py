@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,7 @@ class MatcherService:
         self.engine = engine
         self._lock = threading.Lock()
         self._built: Built | None = None
+        self._building: tuple[tuple[Any, ...], Future[Built]] | None = None
         self.builds = 0  # whole rebuilds, and profile updates applied in place, in this process (for logs, benches)
         self.profile_updates = 0
 
@@ -96,6 +98,9 @@ class MatcherService:
         return (base, (n_profiles, profiles_changed))
 
     def get(self, session: Session | None = None) -> Built:
+        """The matcher for the current data. A whole rebuild runs in a thread of its own that the caller waits for:
+        a caller interrupted while waiting (a Celery task's soft time limit) does not lose the build, and the next
+        caller finds it done or joins it."""
         own = session is None
         sess = session or Session(self.engine)
         try:
@@ -103,18 +108,55 @@ class MatcherService:
             built = self._built
             if built is not None and built.fingerprint == fp:
                 return built
-            with self._lock:
-                built = self._built
-                if built is not None and built.fingerprint == fp:
-                    return built
-                if built is not None and built.fingerprint[0] == fp[0]:
-                    self._built = self._update_profiles(sess, built, fp)
-                else:
-                    self._built = self._build(sess, fp)
-                return self._built
+            if built is not None and built.fingerprint[0] == fp[0]:
+                with self._lock:
+                    current = self._built
+                    if current is not None and current.fingerprint[0] == fp[0]:
+                        if current.fingerprint != fp:
+                            current = self._built = self._update_profiles(sess, current, fp)
+                        return current
         finally:
             if own:
                 sess.close()
+        return self._rebuilt(fp).result()
+
+    def warm(self) -> threading.Thread:
+        """Build the matcher in the background (a worker process at start-up, so its first task does not wait)."""
+
+        def run() -> None:
+            try:
+                self.get()
+            except Exception:  # the database may be down: the first task builds it instead
+                log.warning("could not build the matcher ahead of the first task", exc_info=True)
+
+        thread = threading.Thread(target=run, name="matcher-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    def _rebuilt(self, fp: tuple[Any, ...]) -> Future[Built]:
+        """The build of ``fp``: the one running (single flight) or a new one in a daemon thread."""
+        with self._lock:
+            if self._building is not None and self._building[0] == fp:
+                return self._building[1]
+            future: Future[Built] = Future()
+            self._building = (fp, future)
+
+        def run() -> None:
+            try:
+                with Session(self.engine) as session:
+                    built = self._build(session, fp)
+                with self._lock:
+                    self._built = built  # profile edits since fp are applied by the next get()
+                future.set_result(built)
+            except BaseException as e:  # handed to every waiter
+                future.set_exception(e)
+            finally:
+                with self._lock:
+                    if self._building is not None and self._building[1] is future:
+                        self._building = None
+
+        threading.Thread(target=run, name="matcher-build", daemon=True).start()
+        return future
 
     def invalidate(self) -> None:
         self._built = None
