@@ -11,7 +11,7 @@ from sqlmodel import Session
 from api.data import crud
 from api.data.models import ScoreSet
 from api.domain import workflow
-from api.schemas import CityPublic
+from api.schemas import CityPublic, SuggestionQuery
 from matcher.rank import pick_diverse
 from matcher.sectors import label
 from tests.conftest import bearer
@@ -118,3 +118,13 @@ def test_stored_city_records_are_the_public_records(app: Any, client: Any) -> No
         expected = public[r.candidate_id].model_dump(mode="json")
         assert r.city == expected and list(r.city) == list(CityPublic.model_fields)
         assert [type(v) for v in r.city.values()] == [type(v) for v in expected.values()]
+
+
+def test_query_schema_is_built_once() -> None:
+    from pydantic import BaseModel
+
+    fresh = BaseModel.model_json_schema.__func__(SuggestionQuery)  # type: ignore[attr-defined]
+    assert SuggestionQuery.model_json_schema() == fresh
+    assert SuggestionQuery.model_json_schema() is SuggestionQuery.model_json_schema()
+    serialization = BaseModel.model_json_schema.__func__(SuggestionQuery, mode="serialization")  # type: ignore[attr-defined]
+    assert SuggestionQuery.model_json_schema(mode="serialization") == serialization
