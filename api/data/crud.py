@@ -213,6 +213,21 @@ def get_city(session: Session, *, city_id: int, field: str | None = None) -> Cit
     return city
 
 
+@cache
+def _city_stmt() -> Any:
+    city = City.__table__  # type: ignore[attr-defined]
+    return sa_select(city).where(city.c.id == bindparam("city_id"))
+
+
+def city_to_read(session: Session, *, city_id: int, field: str | None = None) -> City:
+    """As :func:`get_city`, for a read that only looks at the city (``GET …/suggestions``): one Core query, and a
+    City outside the session (transient: changing it changes nothing). :class:`NotFound` (404) otherwise."""
+    row = session.connection().execute(_city_stmt(), {"city_id": city_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"city {city_id} not found", field)
+    return City(**row)
+
+
 def referenced_city(session: Session, *, city_id: int, field: str) -> City:
     """A city referenced in a request body by ``field``; :class:`Invalid` (422) naming the field otherwise."""
     city = session.get(City, city_id)

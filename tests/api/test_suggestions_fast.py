@@ -128,3 +128,21 @@ def test_query_schema_is_built_once() -> None:
     assert SuggestionQuery.model_json_schema() is SuggestionQuery.model_json_schema()
     serialization = BaseModel.model_json_schema.__func__(SuggestionQuery, mode="serialization")  # type: ignore[attr-defined]
     assert SuggestionQuery.model_json_schema(mode="serialization") == serialization
+
+
+def test_city_to_read_is_get_city_without_the_session(app: Any, client: Any) -> None:
+    from api.errors import NotFound
+
+    with Session(app.extensions["twinning"].engine) as session:
+        fast = crud.city_to_read(session, city_id=SUZHOU)
+        orm = crud.get_city(session, city_id=SUZHOU)
+        assert fast.model_dump() == orm.model_dump() and fast is not orm
+        for read in (crud.city_to_read, crud.get_city):
+            try:
+                read(session, city_id=42)
+            except NotFound as e:
+                assert e.message == "city 42 not found"
+            else:
+                raise AssertionError("no NotFound")
+    body = client.get("/api/v1/cities/42/suggestions").get_json()
+    assert body["error"]["status"] == 404 and body["error"]["message"] == "city 42 not found"
