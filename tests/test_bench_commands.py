@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from click.testing import CliRunner
@@ -39,3 +40,21 @@ def test_bench_search_json(tmp_path: Any) -> None:
     new, old = out["runs"]
     assert new["name"].startswith("name index") and old["name"].startswith("LIKE")
     assert new["requests"] == 20 and new["errors"] == 0 and new["p99_ms"] >= new["p50_ms"] > 0
+
+
+def test_bench_api_json(tmp_path: Any) -> None:
+    """A tiny run: 3 cities of cities15000 re-scored into a SQLite file, 2 s of wrk per app; every answer read from
+    the score set (the command refuses to go on otherwise), both apps answered every request with the same body."""
+    db = tmp_path / "api.db"
+    args = ["bench", "api", "--level", "cities15000", "--sqlite-path", str(db), "--cities", "3", "--rescore", "cities"]
+    r = CliRunner().invoke(main, [*args, "--seconds", "2", "--clients", "4", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["stored"] is True and out["rescore"] == "cities" and len(out["cities"]) == 3 and db.exists()
+    assert out["stored_rows"] == 3 * 20 and out["body_bytes"]["same"] and out["valid"]
+    for app in ("twinning", "minimal"):
+        s = out[app]
+        assert s["requests"] > 0 and s["non_2xx"] == 0 and s["socket_errors"] == 0
+        assert s["p99_ms"] >= s["p50_ms"] > 0 and s["requests_per_s"] > 0
+    assert set(out["targets"]) == {"requests_per_s", "p99_vs_minimal"}
+    assert out["ratios"]["p99"] > 0 and out["machine"]["cpus"] == os.cpu_count()

@@ -256,3 +256,80 @@ def bench_search(
 
     result = run(level=level, db=db, clients=clients, requests=requests, seconds=seconds, seed=seed)
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
+
+
+@bench_group.command("api")
+@click.option("--seconds", default=20.0, show_default=True, type=click.FloatRange(1, 600), help="Load time per app.")
+@click.option("--clients", default=50, show_default=True, type=click.IntRange(1, 1000), help="Concurrent connections.")
+@click.option(
+    "--cities", "n_cities", default=10, show_default=True, type=click.IntRange(1, 1000), help="Cities asked in turn."
+)
+@click.option(
+    "--level",
+    default="cities1000",
+    show_default=True,
+    type=click.Choice(["cities1000", "cities15000"]),
+    help="Gazetteer level of the benchmark database.",
+)
+@click.option(
+    "--db",
+    "db_kind",
+    default="sqlite",
+    show_default=True,
+    type=click.Choice(["sqlite", "postgres"]),
+    help="sqlite: a file under var/bench/ (built once, then reused); postgres: a throwaway database "
+    "twinning_bench_api on 127.0.0.1:5432 (user postgres or root, created and dropped).",
+)
+@click.option(
+    "--rescore",
+    default="active",
+    show_default=True,
+    type=click.Choice(["active", "cities"]),
+    help="The score set read: of every active city (as deployed; minutes to build, once per SQLite file) or of "
+    "the --cities cities only (seconds).",
+)
+@click.option(
+    "--sqlite-path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite file for --db sqlite (default var/bench/api-LEVEL.db).",
+)
+@click.option("--logs", "logs_dir", type=click.Path(file_okay=False), help="Keep the servers' logs in this folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def bench_api(
+    seconds: float,
+    clients: int,
+    n_cities: int,
+    level: str,
+    db_kind: str,
+    rescore: str,
+    sqlite_path: Path | None,
+    logs_dir: str | None,
+    as_json: bool,
+) -> None:
+    """Stored suggestions over HTTP against a minimal Flask app, both under gunicorn (2 workers x 4 threads) on
+    loopback, loaded by wrk for --seconds each with --clients connections cycling through --cities cities' URLs.
+
+    Prepares a database whose newest complete score set covers the N most populous active cities (seeded and
+    re-scored with the app's own functions), checks each answer comes from that score set, then serves the same
+    JSON documents from a minimal Flask app. Reports requests/s and p50/p75/p90/p99 of both, the ratios, and the
+    targets (over 1,000 requests/s; p99 at most 2x the minimal app's). Needs wrk (apt-get install -y wrk). Exits
+    1 when the run is invalid (errors, non-2xx answers, different body sizes), not when a target is missed.
+    """
+    from api.cli.bench_api import BenchError, format_table, run
+
+    try:
+        result = run(
+            seconds=seconds,
+            clients=clients,
+            n_cities=n_cities,
+            level=level,
+            db=db_kind,
+            rescore=rescore,
+            sqlite_path=sqlite_path,
+            logs_dir=logs_dir,
+        )
+    except BenchError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
+    if not result["valid"]:
+        raise SystemExit(1)

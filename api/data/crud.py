@@ -13,11 +13,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
 import pandas as pd
 import psycopg
-from sqlalchemy import and_, case, delete, func, or_, update
+from sqlalchemy import and_, bindparam, case, delete, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -214,6 +215,21 @@ def get_city(session: Session, *, city_id: int, field: str | None = None) -> Cit
     return city
 
 
+@cache
+def _city_stmt() -> Any:
+    city = City.__table__  # type: ignore[attr-defined]
+    return sa_select(city).where(city.c.id == bindparam("city_id"))
+
+
+def city_to_read(session: Session, *, city_id: int, field: str | None = None) -> City:
+    """As :func:`get_city`, for a read that only looks at the city (``GET …/suggestions``): one Core query, and a
+    City outside the session (transient: changing it changes nothing). :class:`NotFound` (404) otherwise."""
+    row = session.connection().execute(_city_stmt(), {"city_id": city_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"city {city_id} not found", field)
+    return City(**row)
+
+
 def referenced_city(session: Session, *, city_id: int, field: str) -> City:
     """A city referenced in a request body by ``field``; :class:`Invalid` (422) naming the field otherwise."""
     city = session.get(City, city_id)
@@ -406,6 +422,135 @@ def stored_suggestions(session: Session, *, score_set_id: int, city_id: int, k: 
         .limit(k)
     )
     return list(session.exec(stmt).all())
+
+
+@dataclass(frozen=True)
+class ScoreSetHead:
+    """What a reader of a score set needs of its row."""
+
+    id: int
+    k: int
+    model_version: str
+    created_at: datetime
+    completed_at: datetime | None
+
+
+@cache
+def _newest_set_stmt() -> Any:
+    """Built once (the hot path of ``GET …/suggestions`` would spend more building it than running it); Core
+    tables, so it runs without the ORM's statement processing."""
+    sug, sets = Suggestion.__table__, ScoreSet.__table__  # type: ignore[attr-defined]
+    newest = (
+        sa_select(func.max(sug.c.score_set_id))
+        .join(sets, sets.c.id == sug.c.score_set_id)
+        .where(sug.c.city_id == bindparam("city_id"), sets.c.status == "complete")
+        .scalar_subquery()
+    )
+    cols = (sets.c.id, sets.c.k, sets.c.model_version, sets.c.created_at, sets.c.completed_at)
+    return sa_select(*cols).where(sets.c.id == newest)
+
+
+def newest_complete_set_for_city(session: Session, *, city_id: int) -> ScoreSetHead | None:
+    """The newest complete score set that stores suggestions for ``city_id`` (one query, an index seek on
+    ``ix_suggestion_city_set``), or None. The same set as :func:`latest_score_set_for_city`, without the ORM."""
+    row = session.connection().execute(_newest_set_stmt(), {"city_id": city_id}).first()
+    return ScoreSetHead(*row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """A stored suggestion with its candidate's public record (``CityPublic.model_dump(mode="json")``)."""
+
+    candidate_id: int
+    country: str
+    city: dict[str, Any]
+    score: float
+    components: dict[str, float]
+    sectors: list[dict[str, Any]]
+    distance_km: float
+
+
+@cache
+def _stored_rows_stmt() -> Any:
+    models: tuple[Any, ...] = (Suggestion, City, Country, Profile)
+    sug, city, country, profile = (m.__table__ for m in models)
+    top = (
+        sa_select(sug)
+        .where(sug.c.score_set_id == bindparam("score_set_id"), sug.c.city_id == bindparam("city_id"))
+        .order_by(sug.c.rank)
+        .limit(bindparam("k"))
+        .subquery()
+    )
+    return (
+        sa_select(
+            top.c.candidate_id,
+            top.c.score,
+            top.c.components,
+            top.c.sectors,
+            top.c.distance_km,
+            city.c.geonameid,
+            city.c.name,
+            city.c.country,
+            country.c.name,
+            city.c.admin1,
+            city.c.latitude,
+            city.c.longitude,
+            city.c.population,
+            city.c.timezone,
+            city.c.is_custom,
+            profile.c.city_id.is_not(None),
+        )
+        .select_from(top)
+        .join(city, city.c.id == top.c.candidate_id)
+        .outerjoin(country, country.c.code == city.c.country)
+        .outerjoin(profile, profile.c.city_id == city.c.id)
+        .order_by(top.c.rank)
+    )
+
+
+def stored_rows(session: Session, *, score_set_id: int, city_id: int, k: int) -> list[StoredRow]:
+    """The first ``k`` stored suggestions of ``city_id`` in ``score_set_id`` by rank, each with its candidate's
+    public record, in one query (suggestions joined with the candidate, its country's name and whether it has a
+    profile). Candidates no longer in the city table are left out, as :func:`cities_by_id` leaves them out."""
+    params = {"score_set_id": score_set_id, "city_id": city_id, "k": k}
+    out = []
+    for (
+        cid,
+        score,
+        components,
+        sectors,
+        distance,
+        geo,
+        name,
+        country,
+        cname,
+        admin1,
+        lat,
+        lon,
+        pop,
+        tz,
+        custom,
+        prof,
+    ) in session.connection().execute(_stored_rows_stmt(), params).all():
+        city = {  # the fields of CityPublic, in its order (tests/api/test_suggestions_fast.py checks it)
+            "id": cid,
+            "geonameid": geo,
+            "name": name,
+            "country": country,
+            "country_name": cname,
+            "admin1": admin1,
+            "latitude": lat,
+            "longitude": lon,
+            "population": pop,
+            "timezone": tz,
+            "is_custom": bool(custom),
+            "has_profile": bool(prof),
+            "matched_name": None,
+            "local_name": None,
+            "display_name": None,
+        }
+        out.append(StoredRow(cid, country, city, score, components, sectors, distance))
+    return out
 
 
 def active_city_ids(session: Session) -> list[int]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, bindparam, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from api.data.models import City, Match, MatchEvent, ScoreSet, Suggestion
@@ -73,15 +75,21 @@ def list_matches(
     return list(rows), int(count)
 
 
+@cache
+def _partners_stmt() -> Any:
+    """Built once: it runs on every suggestions request (the cooldown exclusions), through Core."""
+    m = Match.__table__  # type: ignore[attr-defined]
+    return sa_select(m.c.city_id, m.c.partner_id).where(
+        or_(m.c.city_id == bindparam("city_id"), m.c.partner_id == bindparam("city_id")),
+        m.c.status.in_(bindparam("statuses", expanding=True)),
+        m.c.updated_at >= bindparam("since"),
+    )
+
+
 def partners_with_status(session: Session, *, city_id: int, statuses: Sequence[str], since: datetime) -> set[int]:
     """The other cities of ``city_id``'s matches in one of ``statuses`` changed since ``since``."""
-    rows = session.exec(
-        select(Match.city_id, Match.partner_id).where(
-            or_(col(Match.city_id) == city_id, col(Match.partner_id) == city_id),
-            col(Match.status).in_(statuses),
-            col(Match.updated_at) >= since,
-        )
-    ).all()
+    params = {"city_id": city_id, "statuses": list(statuses), "since": since}
+    rows = session.connection().execute(_partners_stmt(), params).all()
     return {b if a == city_id else a for a, b in rows}
 
 

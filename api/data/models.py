@@ -117,7 +117,10 @@ class ScoreSet(SQLModel, table=True):
 
 
 class Suggestion(SQLModel, table=True):
-    __table_args__ = (Index("ix_suggestion_set_city", "score_set_id", "city_id", "rank"),)
+    __table_args__ = (
+        Index("ix_suggestion_set_city", "score_set_id", "city_id", "rank"),
+        Index("ix_suggestion_city_set", "city_id", "score_set_id"),  # the newest set covering a city
+    )
     id: int | None = Field(default=None, primary_key=True)
     score_set_id: int = Field(foreign_key="scoreset.id")
     city_id: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -50,22 +50,24 @@ def suggestions_for(
 
 
 def _stored(session: Session, *, city_id: int, k: int, excluded: set[int], settings: Settings) -> dict[str, Any] | None:
-    """From the newest complete score set covering the city, or None when there is none (or it stores fewer)."""
-    score_set = crud.latest_score_set_for_city(session, city_id=city_id)
-    if score_set is None or score_set.id is None or k > score_set.k:
+    """From the newest complete score set covering the city, or None when there is none (or it stores fewer).
+
+    Two light queries (the set's head; its rows joined with their candidates' public records), no ORM objects:
+    this is the API's hot path."""
+    score_set = crud.newest_complete_set_for_city(session, city_id=city_id)
+    if score_set is None or k > score_set.k:
         return None
     rows = [
         s
-        for s in crud.stored_suggestions(session, score_set_id=score_set.id, city_id=city_id, k=score_set.k)
+        for s in crud.stored_rows(session, score_set_id=score_set.id, city_id=city_id, k=score_set.k)
         if s.candidate_id not in excluded
     ]
-    cands = crud.cities_by_id(session, ids=[s.candidate_id for s in rows])
-    rows = [s for s in rows if s.candidate_id in cands]
+    cands = {s.candidate_id: s for s in rows}  # each row carries its candidate's public record
     # The set stores a longer diversified list; the country cap is applied again for this k.
     keep = pick_diverse([cands[s.candidate_id].country for s in rows], k, settings.MAX_COUNTRY_SHARE)
     data = [
         {
-            "city": cands[s.candidate_id].model_dump(mode="json"),
+            "city": s.city,
             "score": s.score,
             "components": s.components,
             "sectors": [{**f, "label": label(f["sector"])} for f in s.sectors],

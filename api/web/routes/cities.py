@@ -150,7 +150,7 @@ def suggestions(path: CityPath, query: SuggestionQuery) -> Any:
     (``score_set.live`` is then true). By default at most a third of the list comes from one country, unless
     you filter by country.
     """
-    city = _city_or_404(path.id)
+    city = crud.city_to_read(db(), city_id=path.id)
     svc = services()
     return suggestions_for(db(), city=city, query=query, matchers=svc.matchers, settings=svc.settings)
 
