@@ -42,9 +42,14 @@ def context() -> _Context:
 
 @worker_process_init.connect
 def _warm_up(**_: Any) -> None:
-    """Each pool process builds its matcher in the background as it starts (seconds at 170k places, more on a busy
-    machine), so that the build is not charged to its first task's time limit."""
-    context().matchers.warm()
+    """Each pool process scores with ``TWINNING_WORKER_THREADS`` BLAS/OpenMP threads (default 1: one process per
+    core) and builds its matcher in the background as it starts (seconds at 170k places, more on a busy machine),
+    so that the build is not charged to its first task's time limit."""
+    from threadpoolctl import threadpool_limits
+
+    ctx = context()
+    threadpool_limits(limits=ctx.settings.WORKER_THREADS)
+    ctx.matchers.warm()
 
 
 class JobTask(Task):
