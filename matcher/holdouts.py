@@ -139,7 +139,7 @@ def evaluate_country_pairs(
     """
     per_pair: list[dict[str, Any]] = []
     raw: list[dict[str, Any]] = []
-    todo = list(dict.fromkeys(tuple(sorted(p)) for p in country_pairs))
+    todo: list[tuple[str, str]] = list(dict.fromkeys((min(a, b), max(a, b)) for a, b in country_pairs))
     for i, cp in enumerate(todo):
         label = "-".join(cp)
         if on_split is not None:
