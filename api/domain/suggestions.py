@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from sqlmodel import Session
 
 from api.config import Settings
@@ -18,7 +19,7 @@ from api.domain import workflow
 from api.domain.scoring import MatcherService
 from api.schemas import SuggestionQuery
 from matcher import Filters
-from matcher.rank import pick_diverse
+from matcher.rank import pick_diverse, spread_codes
 from matcher.results import describe
 from matcher.sectors import label
 
@@ -61,8 +62,23 @@ def _stored(session: Session, *, city_id: int, k: int, excluded: set[int], setti
     ]
     cands = crud.cities_by_id(session, ids=[s.candidate_id for s in rows])
     rows = [s for s in rows if s.candidate_id in cands]
-    # The set stores a longer diversified list; the country cap is applied again for this k.
-    keep = pick_diverse([cands[s.candidate_id].country for s in rows], k, settings.MAX_COUNTRY_SHARE)
+    # The set stores a longer diversified list; the country cap is applied again for this k, by the rule of the live
+    # list (TwinningMatcher.suggest): spread across the countries the city prefers, and their sizes and areas.
+    profile = crud.get_profile(session, city_id=city_id)
+    preferred = list(profile.pref_countries) if profile is not None and profile.pref_countries else []
+    listed = [cands[s.candidate_id] for s in rows]
+    spread = spread_codes(
+        np.array([c.population for c in listed], float),
+        np.array([c.latitude for c in listed], float),
+        np.array([c.longitude for c in listed], float),
+    )
+    keep = pick_diverse(
+        [c.country for c in listed],
+        k,
+        settings.MAX_COUNTRY_SHARE,
+        preferred=preferred,
+        subgroups=[tuple(r) for r in spread.tolist()] if preferred else None,
+    )
     data = [
         {
             "city": cands[s.candidate_id].model_dump(mode="json"),

@@ -286,3 +286,22 @@ def test_fast_scores_equal_the_blend_of_all_components(cities: pd.DataFrame, wit
     for row in range(6):
         one = m.suggest(row, k=5)
         assert [s.row for s in one] == [s.row for s in m.suggest_many([row], k=5)[0]]
+
+
+def test_served_list_spreads_across_the_countries_a_city_seeks(cities: pd.DataFrame) -> None:
+    """Kunshan seeks US partners: the country cap must not push its top 5 away from the United States."""
+    me = int(cities.geonameid[0])
+    m = fit(cities, {me: ProfileData(pref_countries=frozenset({"US"}))})
+    row = m.table_.row(me)
+    out = m.suggest(row, k=5)
+    countries = [m.table_.country[s.row] for s in out]
+    assert countries.count("US") >= 4, countries
+    # within the US the list spreads over sizes and areas: at most ceil(5/3) = 2 per size band or area
+    codes = m.spread_[[s.row for s in out if m.table_.country[s.row] == "US"]]
+    for col in range(codes.shape[1]):
+        assert np.bincount(codes[:, col] - codes[:, col].min()).max() <= 2
+    assert [[s.row for s in x] for x in m.suggest_many([row], k=5)] == [[s.row for s in out]]
+    # without preferences the cap still holds: at most floor(4/3) = 1 from each of the 4 countries
+    plain = fit(cities, {})
+    got = [plain.table_.country[s.row] for s in plain.suggest(row, k=4)]
+    assert sorted(got) == ["CN", "DE", "FR", "US"]
