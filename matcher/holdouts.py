@@ -128,13 +128,15 @@ def evaluate_country_pairs(
     country_pairs: Sequence[tuple[str, str]],
     *,
     on_split: Callable[[str, int, int], None] | None = None,
+    on_result: Callable[[Mapping[str, Any]], None] | None = None,
     **split_kwargs: Any,
 ) -> dict[str, Any]:
     """Leave-country-pair-out: one :func:`evaluate_split` per country pair (its pairs TEST, the rest TRAIN).
 
     Returns ``{"holdout": "country-pairs", "country_pairs": [{"pair": "CN-US", "train_pairs", "test_pairs",
     **split result}], "pooled": {"queries", "rankers"}, "beats": {metric: {ranker: splits where twinning is
-    strictly better}}}``. ``on_split(label, i, n)`` is called before each split; ``split_kwargs`` go to
+    strictly better}}}``. ``on_split(label, i, n)`` is called before each split, ``on_result(row)`` after it with
+    its row of ``"country_pairs"``; ``split_kwargs`` go to
     :func:`evaluate_split`.
     """
     per_pair: list[dict[str, Any]] = []
@@ -150,6 +152,8 @@ def evaluate_country_pairs(
         per_pair.append(
             {"pair": label, "train_pairs": int(len(train)), "test_pairs": int(len(test)), **_strip_ranks(res)}
         )
+        if on_result is not None:
+            on_result(per_pair[-1])
     return {
         "holdout": "country-pairs",
         "country_pairs": per_pair,

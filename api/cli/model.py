@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -307,9 +308,18 @@ def _holdouts(
         def on_split(label: str, i: int, n: int) -> None:
             bar.reset()
             bar.set_description(f"country pair {i + 1}/{n} {label}")
+            if bar.disable:  # no progress bar (not a terminal): one line per split on stderr instead
+                click.echo(f"{time.strftime('%H:%M:%S')} country pair {i + 1}/{n} {label}", err=True)
+
+        def on_result(row: Mapping[str, Any]) -> None:  # a line per country pair as it lands (long runs)
+            cells = [
+                f"{n} " + " ".join(f"{m}={v[m]:.4f}" for m in ("hit@10", "hit@50", "mrr"))
+                for n, v in row["rankers"].items()
+            ]
+            click.echo(f"{row['pair']} ({row['queries']} queries): " + "; ".join(cells), err=True)
 
         out["country-pairs"] = evaluate_country_pairs(
-            cities, countries, pairs, todo, on_split=on_split, random_state=seed, **common
+            cities, countries, pairs, todo, on_split=on_split, on_result=on_result, random_state=seed, **common
         )
     if "cold" in holdouts:
         bar.reset()
