@@ -102,7 +102,7 @@ class PartnershipLikelihood(BaseEstimator):
         stage1_negatives: int = 40,
         cold_candidates: int = 100,
         cold_max_degree: int = 1,
-        graph_candidates: int = 0,
+        graph_candidates: int = 100,
         neg_per_source: int = 60,
         stage2_sources: int | None = 8000,
         country_pair_folds: float = 0.25,
