@@ -53,6 +53,7 @@ from .rank import top_k
 from .ranker import TwinningRanker
 
 __all__ = [
+    "QuerySubset",
     "Ranker",
     "build_queries",
     "default_rankers",
@@ -64,6 +65,7 @@ __all__ = [
 ]
 
 SERVED = "served"
+QuerySubset = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (source ids, target ids) -> bool mask
 DEFAULT_MAX_COUNTRY_SHARE = 1 / 3  # as TwinningMatcher.max_country_share
 
 
@@ -193,7 +195,7 @@ def evaluate_split(
     progress: Callable[[int, int], None] | None = None,
     batch_size: int | None = None,
     return_ranks: bool = False,
-    subsets: Mapping[str, float] | None = None,
+    subsets: Mapping[str, float | QuerySubset] | None = None,
 ) -> dict[str, Any]:
     """Fit every ranker on ``train_pairs`` and rank the ``test_pairs`` (both directions) among all ``cities``.
 
@@ -209,7 +211,8 @@ def evaluate_split(
     ranker (not JSON-ready). ``progress(done, total)`` is called after every batch of every ranker.
 
     ``subsets`` ``{name: population}`` adds ``result["subsets"][name]`` with the same rows over the queries whose
-    pair involves a place under that population (either end). ``batch_size`` (sources scored at once) defaults to
+    pair involves a place under that population (either end); ``{name: function}`` instead takes the queries where
+    ``function(source geonameids, target geonameids)`` is true (e.g. "the source has no partner in TRAIN"). ``batch_size`` (sources scored at once) defaults to
     about 2·10⁷ / n cities (a few hundred MB of score matrices whatever the gazetteer).
     """
     ks = tuple(sorted({int(k) for k in ks}))
@@ -238,14 +241,15 @@ def evaluate_split(
     if return_ranks:
         result["sources"], result["targets"] = src_ids, index.geonameids[tgt]
     subset_masks = {
-        name: np.minimum(index.population[src], index.population[tgt]) < float(limit)
-        for name, limit in (subsets or {}).items()
+        name: _subset_mask(rule, index, src, tgt, src_ids, index.geonameids[tgt])
+        for name, rule in (subsets or {}).items()
     }
     if subset_masks:
-        result["subsets"] = {
-            name: {"population_under": float((subsets or {})[name]), "queries": int(mask.sum()), "rankers": {}}
-            for name, mask in subset_masks.items()
-        }
+        result["subsets"] = {}
+        for name, mask in subset_masks.items():
+            rule = (subsets or {})[name]
+            head: dict[str, Any] = {} if callable(rule) else {"population_under": float(rule)}
+            result["subsets"][name] = {**head, "queries": int(mask.sum()), "rankers": {}}
     for name, ranker in rankers.items():
         t0 = time.perf_counter()
         ranker.fit(cities, train_pairs)
@@ -289,6 +293,23 @@ def evaluate_split(
                 part["fit_seconds"], part["score_seconds"] = f_s, s_s
                 result["subsets"][sub]["rankers"][row] = part
     return result
+
+
+def _subset_mask(
+    rule: float | QuerySubset,
+    index: CityIndex,
+    src: np.ndarray,
+    tgt: np.ndarray,
+    src_ids: np.ndarray,
+    tgt_ids: np.ndarray,
+) -> np.ndarray:
+    """The queries of one subset: a population threshold (a place under it at either end) or a function."""
+    if callable(rule):
+        mask = np.asarray(rule(src_ids, tgt_ids), bool)
+        if mask.shape != src.shape:
+            raise ValueError(f"a query subset returned shape {mask.shape}, expected {src.shape}")
+        return mask
+    return np.minimum(index.population[src], index.population[tgt]) < float(rule)
 
 
 def evaluate_kfold(
@@ -341,7 +362,7 @@ def evaluate_kfold(
             name: {
                 "folds": folds,
                 "seed": seed,
-                "population_under": per_fold[0]["subsets"][name]["population_under"],
+                **{k: v for k, v in per_fold[0]["subsets"][name].items() if k == "population_under"},
                 "queries_per_fold": [r["subsets"][name]["queries"] for r in per_fold],
                 "rankers": _mean_std([r["subsets"][name]["rankers"] for r in per_fold]),
             }

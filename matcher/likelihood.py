@@ -41,8 +41,9 @@ from sklearn.preprocessing import StandardScaler
 
 from .graph import CityIndex, adjacency, pair_positions
 from .graph_stats import CountryMeta, GraphStats
-from .pair_features import STAGE1_FEATURES, Featurizer, Sources, lookup_pairs
+from .pair_features import STAGE1_FEATURES, Featurizer, Sources
 from .rank import top_k_rows
+from .transfer_features import grouped_fold_assignment, lookup_pairs
 
 ARTIFACT_FORMAT = 2  # bumped when a saved model of an older layout can no longer be loaded
 
@@ -77,6 +78,11 @@ class PartnershipLikelihood(BaseEstimator):
             query costs a stage-1 pass over every city plus ~60 booster rows, so
             this bounds the fit time on a large network (13,594 pairs over 170k
             places give ~20k queries).
+        country_pair_folds, place_folds: shares of the TRAIN edges whose inner
+            fold is drawn per country pair / per place instead of per edge
+            (:func:`~matcher.transfer_features.grouped_fold_assignment`): the
+            model sees partnerships of unknown country pairs and partnerless
+            places, and learns how far to trust a zero count.
         max_iter, learning_rate, max_leaf_nodes, min_samples_leaf,
         l2_regularization: ``HistGradientBoostingClassifier`` settings.
         batch_size: sources scored together (memory ~ batch_size x n_cities x 8 B x few).
@@ -96,9 +102,11 @@ class PartnershipLikelihood(BaseEstimator):
         stage1_negatives: int = 40,
         cold_candidates: int = 100,
         cold_max_degree: int = 1,
-        graph_candidates: int = 0,
+        graph_candidates: int = 100,
         neg_per_source: int = 60,
         stage2_sources: int | None = 8000,
+        country_pair_folds: float = 0.25,
+        place_folds: float = 0.1,
         max_iter: int = 250,
         learning_rate: float = 0.06,
         max_leaf_nodes: int = 31,
@@ -115,6 +123,8 @@ class PartnershipLikelihood(BaseEstimator):
         self.graph_candidates = graph_candidates
         self.neg_per_source = neg_per_source
         self.stage2_sources = stage2_sources
+        self.country_pair_folds = country_pair_folds
+        self.place_folds = place_folds
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
@@ -147,6 +157,9 @@ class PartnershipLikelihood(BaseEstimator):
         """Split the TRAIN edges into folds; each fold's features come from the other folds only."""
         n_folds = int(max(2, self.inner_folds))
         fold_of = rng.permutation(len(self.edges_)) % n_folds
+        fold_of = grouped_fold_assignment(
+            self.index_, self.edges_, fold_of, n_folds, rng, self.country_pair_folds, self.place_folds
+        )
         folds = []
         for j in range(n_folds):
             fz = self._featurizer(GraphStats.build(self.index_, self.edges_[fold_of != j]))
@@ -417,6 +430,8 @@ class PartnershipLikelihood(BaseEstimator):
         # parameters added after an artifact was saved take the value that reproduces its behaviour
         state.setdefault("graph_candidates", 0)
         state.setdefault("stage2_sources", None)
+        state.setdefault("country_pair_folds", 0.0)
+        state.setdefault("place_folds", 0.0)
         self.__dict__.update(state)
         if "index_" in state and "edges_" in state:
             self.featurizer_ = self._featurizer(GraphStats.build(self.index_, self.edges_))

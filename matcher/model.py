@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 from .features import MIN_POPULATION, CityTable, ProfileData
 from .geo import haversine_km
 from .graph import neighbour_lists
-from .rank import top_k
+from .rank import spread_codes, top_k
 from .results import Filters, RankedCandidate
 from .sector_fit import SectorFit, sector_fits
 
@@ -114,6 +114,7 @@ class TwinningMatcher(BaseEstimator):
             and np.array_equal(self.likelihood_cols_, np.arange(n))
         )
         self.log_pop_ = np.log(np.maximum(table.population, MIN_POPULATION))
+        self.spread_ = spread_codes(table.population, table.lat, table.lon)
         self.abs_lat_ = np.abs(table.lat)
         self._fit_profiles()
         return self
@@ -429,9 +430,7 @@ class TwinningMatcher(BaseEstimator):
         share = self.max_country_share
         if filters is not None and filters.max_country_share is not None:
             share = filters.max_country_share
-        picked = top_k(
-            scores, k, mask, groups=self.table_.country_idx if diversify and share < 1 else None, max_group_share=share
-        )
+        picked = self._top(row, scores, k, mask, share if diversify and share < 1 else None)
         comps = self.components_at(row, picked, None if lik is None else lik[0])
         return self._explain_rows(row, picked, comps, scores)
 
@@ -446,12 +445,31 @@ class TwinningMatcher(BaseEstimator):
             scores, lik = self._score_rows(part)
             for q, row in enumerate(part):
                 mask = self.candidate_mask(int(row))
-                picked = top_k(
-                    scores[q], k, mask, groups=self.table_.country_idx, max_group_share=self.max_country_share
-                )
+                picked = self._top(int(row), scores[q], k, mask, self.max_country_share)
                 comps = self.components_at(int(row), picked, None if lik is None else lik[q])
                 out.append(self._explain_rows(int(row), picked, comps, scores[q]))
         return out
+
+    def preferred_countries(self, row: int) -> np.ndarray:
+        """Country indices (``table_.country_idx``) that the city at ``row`` prefers (empty: none)."""
+        t = self.table_
+        return np.flatnonzero(t.pref_country[row]) if t.has_pref_country[row] else np.zeros(0, np.int64)
+
+    def _top(self, row: int, scores: np.ndarray, k: int, mask: np.ndarray, share: float | None) -> np.ndarray:
+        """The served top ``k``: capped per country (``share``; None = no cap), spread across the countries the
+        city prefers and across the sizes and areas inside them (:func:`~matcher.rank.pick_diverse`)."""
+        if share is None:
+            return top_k(scores, k, mask)
+        preferred = self.preferred_countries(row).tolist()
+        return top_k(
+            scores,
+            k,
+            mask,
+            groups=self.table_.country_idx,
+            max_group_share=share,
+            preferred=preferred,
+            spread=self.spread_ if preferred else None,
+        )
 
     def explain(self, row: int, other: int) -> RankedCandidate:
         """The full explanation of one pair."""

@@ -14,7 +14,8 @@ Why these features (twinning literature and our data): twinning clusters by coun
 Polish-Ukrainian, Japanese-American ...); a city that already twins with three Polish cities is likely to twin
 with a fourth; partners of partners matter (common neighbours, Adamic-Adar, resource allocation, 3-step paths);
 well-linked cities pair with well-linked cities; capitals and the biggest cities of a country twin most;
-distance is a weak signal; same continent, neighbouring countries and a shared language help.
+distance is a weak signal; same continent, neighbouring countries and a shared language help (and carry over to
+country pairs without known partnerships: :mod:`matcher.transfer_features`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import scipy.sparse as sp
 from .geo import haversine_km
 from .graph import CityIndex
 from .graph_stats import CountryMeta, GraphStats
+from .transfer_features import country_affinity_table, gather, lookup_pairs, transfer_stage1
 
 F32 = np.float32
 
@@ -71,6 +73,10 @@ class Batch:
     def hop2_countries(self) -> np.ndarray:
         """``(m, C)``: partners-of-partners (paths of length 2) of each source per country."""
         return sp.csr_matrix(self.src.adj @ self.s.hop2_countries).toarray()
+
+    @cached_property
+    def ties_to_continent(self) -> np.ndarray:  # (m, C): log1p partners of each source per continent of a country
+        return np.log1p(self.partner_countries @ np.asarray(self.fz.meta.same_continent, float))
 
     @cached_property
     def degree(self) -> np.ndarray:
@@ -198,7 +204,7 @@ STAGE1: tuple[Stage1Feature, ...] = (
     Stage1Feature(
         "log_country_affinity",  # log1p 100 * pairs(ca, cc) * share(c)
         pair=lambda p: np.log1p(100.0 * p.country_pairs * p.s.share[p.cand]),
-        country=lambda f: _country_affinity(f),
+        country=lambda f: country_affinity_table(f),
     ),
     Stage1Feature(
         "same_country",
@@ -242,6 +248,8 @@ STAGE1: tuple[Stage1Feature, ...] = (
         pair=lambda p: np.log1p(gather(p.b.src_ties_to_region, p.qi, p.index.admin1[p.cand])),
         source=lambda b: b.log_src_ties_to_cand_region,
     ),
+    # what carries over to country pairs and places without known partnerships (matcher.transfer_features)
+    *transfer_stage1(Stage1Feature),
 )
 
 STAGE2: tuple[tuple[str, Callable[[Pairs], np.ndarray]], ...] = (
@@ -271,9 +279,6 @@ STAGE2: tuple[tuple[str, Callable[[Pairs], np.ndarray]], ...] = (
         lambda p: np.log1p(haversine_km(p.src.lat[p.qi], p.src.lon[p.qi], p.index.lat[p.cand], p.index.lon[p.cand])),
     ),
     ("same_admin1", lambda p: ((p.src.admin1[p.qi] == p.index.admin1[p.cand]) & (p.ca == p.cc)).astype(float)),
-    ("same_continent", lambda p: p.fz.meta.same_continent[p.ca, p.cc].astype(float)),
-    ("neighbour_countries", lambda p: p.fz.meta.neighbours[p.ca, p.cc].astype(float)),
-    ("shared_language", lambda p: p.fz.meta.shared_language[p.ca, p.cc].astype(float)),
     ("log_deg_rank_cand", lambda p: np.log(p.s.deg_rank[p.cand])),
     ("log_country_size_cand", lambda p: np.log(p.index.country_size[p.cand])),
 )
@@ -456,23 +461,6 @@ def stage1_weights(weights: Mapping[str, float]) -> dict[str, float]:
     return {name: float(weights[name]) for name in STAGE1_FEATURES}
 
 
-def gather(mat: sp.spmatrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Elementwise values ``mat[rows[k], cols[k]]`` of a sparse matrix, as a float64 vector."""
-    if len(rows) == 0:
-        return np.zeros(0)
-    return np.asarray(sp.csr_matrix(mat)[np.asarray(rows, np.int64), np.asarray(cols, np.int64)], float).ravel()
-
-
-def _country_affinity(f: Featurizer) -> sp.csr_matrix:
-    """``(C, n)`` sparse ``log1p(100 · pairs(country a, country c) · share(c))``: zero for cities without partners."""
-    cols = np.flatnonzero(f.stats.share > 0)
-    vals = np.log1p(100.0 * f.stats.country_pairs[:, f.index.country[cols]] * f.stats.share[cols][None, :])
-    rows = np.repeat(np.arange(f.index.n_countries), len(cols))
-    return sp.csr_matrix(
-        (vals.ravel(), (rows, np.tile(cols, f.index.n_countries))), shape=(f.index.n_countries, f.index.n)
-    )
-
-
 def _frame(cols: Mapping[str, np.ndarray], n: int) -> pd.DataFrame:
     return pd.DataFrame({name: np.asarray(v, dtype=np.float64) for name, v in cols.items()}, index=pd.RangeIndex(n))
 
@@ -481,20 +469,3 @@ def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
-
-
-def lookup_pairs(mat: sp.spmatrix, qi: np.ndarray, cand: np.ndarray) -> np.ndarray:
-    """Elementwise values ``mat[qi[k], cand[k]]`` of a sparse ``(m, n)`` matrix."""
-    if len(qi) == 0:
-        return np.zeros(0)
-    csr = sp.csr_matrix(mat)
-    if csr.nnz == 0:
-        return np.zeros(len(qi))
-    n = csr.shape[1]
-    coo = csr.tocoo()
-    keys = coo.row.astype(np.int64) * n + coo.col.astype(np.int64)
-    order = np.argsort(keys)
-    keys, vals = keys[order], coo.data[order]
-    q = qi.astype(np.int64) * n + cand.astype(np.int64)
-    pos = np.clip(np.searchsorted(keys, q), 0, len(keys) - 1)
-    return np.where(keys[pos] == q, vals[pos], 0.0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Collection, Hashable, Sequence
 
 import numpy as np
 
@@ -14,11 +14,15 @@ def top_k(
     mask: np.ndarray | None = None,
     groups: np.ndarray | None = None,
     max_group_share: float = 1 / 3,
+    preferred: Collection[Hashable] | None = None,
+    spread: np.ndarray | None = None,
 ) -> np.ndarray:
     """Indices of the ``k`` best-scoring allowed candidates, best first; ties go to the lower index.
 
     With ``groups``, at most ``max(1, floor(k * max_group_share))`` of the k come from one group, as long as other
-    groups have candidates left; the cap is lifted only to fill k when no other group can.
+    groups have candidates left; the cap is lifted only to fill k when no other group can. ``preferred`` groups
+    (the countries a city seeks) and ``spread`` (``(n, s)`` sub-group codes per candidate, e.g.
+    :func:`spread_codes`) follow :func:`pick_diverse`.
     """
     scores = np.asarray(scores, np.float64)
     allowed = np.flatnonzero(mask) if mask is not None else np.arange(scores.shape[0])
@@ -37,7 +41,9 @@ def top_k(
     ordered = allowed[head]
     if groups is None:
         return ordered[:k]
-    chosen = [int(ordered[p]) for p in pick_diverse(groups[ordered].tolist(), k, max_group_share)]
+    subgroups = None if spread is None else [tuple(r) for r in np.asarray(spread)[ordered].tolist()]
+    picked = pick_diverse(groups[ordered].tolist(), k, max_group_share, preferred=preferred, subgroups=subgroups)
+    chosen = [int(ordered[p]) for p in picked]
     if len(chosen) < k and m < allowed.size:  # the head ran out: fill by score from the rest
         rest = np.setdiff1d(allowed, ordered, assume_unique=True)
         rest = rest[np.lexsort((rest, -scores[rest]))]
@@ -46,17 +52,41 @@ def top_k(
     return np.asarray(chosen, np.int64)
 
 
-def pick_diverse(groups: Sequence[Hashable], k: int, max_group_share: float = 1 / 3) -> list[int]:
+def pick_diverse(
+    groups: Sequence[Hashable],
+    k: int,
+    max_group_share: float = 1 / 3,
+    *,
+    preferred: Collection[Hashable] | None = None,
+    subgroups: Sequence[Sequence[Hashable]] | None = None,
+) -> list[int]:
     """Positions (in rank order) of the first ``k`` items of a ranked list, at most
-    ``max(1, floor(k * max_group_share))`` per group; when too few groups remain, the best skipped items fill k."""
+    ``max(1, floor(k * max_group_share))`` per group; when too few groups remain, the best skipped items fill k.
+
+    ``preferred`` are the groups the source asked for (its preferred countries): the cap must spread a list across
+    them, not push it away from them. An item of a preferred group counts against a cap of ``ceil(k / #preferred)``
+    for its group (all of the list may come from the one country a city seeks) and, with ``subgroups`` (per item,
+    e.g. its size band and area, :func:`spread_codes`), against ``max(1, ceil(k * max_group_share))`` for each
+    (group, sub-group): the list spreads across the regions and sizes of the countries sought.
+    """
     cap = max(1, math.floor(k * max_group_share))
+    wanted = set(preferred or ())
+    pref_cap = math.ceil(k / len(wanted)) if wanted else cap
+    sub_cap = max(1, math.ceil(k * max_group_share))
     counts: dict[Hashable, int] = {}
     chosen: list[int] = []
     skipped: list[int] = []
     for pos, g in enumerate(groups):
-        if counts.get(g, 0) < cap:
+        if g in wanted:
+            keys: list[tuple[Hashable, int]] = [(("group", g), pref_cap)]
+            if subgroups is not None:
+                keys += [(("sub", g, i, s), sub_cap) for i, s in enumerate(subgroups[pos])]
+        else:
+            keys = [(("group", g), cap)]
+        if all(counts.get(key, 0) < c for key, c in keys):
             chosen.append(pos)
-            counts[g] = counts.get(g, 0) + 1
+            for key, _ in keys:
+                counts[key] = counts.get(key, 0) + 1
             if len(chosen) == k:
                 break
         else:
@@ -64,6 +94,15 @@ def pick_diverse(groups: Sequence[Hashable], k: int, max_group_share: float = 1 
     if len(chosen) < k:
         chosen = sorted(chosen + skipped[: k - len(chosen)])
     return chosen
+
+
+def spread_codes(population: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """``(n, 2)`` int sub-groups for :func:`pick_diverse` inside the preferred countries: the size band (half a
+    decade of population: 10k-32k, 32k-100k, ...) and the area (a 10° x 10° cell of latitude and longitude)."""
+    band = np.floor(2.0 * np.log10(np.maximum(np.asarray(population, float), 1.0))).astype(np.int64)
+    cell = np.floor((np.asarray(lat, float) + 90.0) / 10.0).astype(np.int64) * 100
+    cell += np.floor((np.asarray(lon, float) + 180.0) / 10.0).astype(np.int64)
+    return np.stack([band, cell], axis=1)
 
 
 def top_k_rows(

@@ -101,3 +101,28 @@ def test_evaluate_over_a_gazetteer_level_reports_the_small_place_subset() -> Non
     assert set(sub["rankers"]) == {"adamic_adar"}
     bad = CliRunner().invoke(main, ["evaluate", "--gazetteer", "cities15000", "--cities", "x.csv", "--folds", "2"])
     assert bad.exit_code != 0
+
+
+def test_evaluate_grouped_holdouts(fixture_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWINNING_TRAIN_PARAMS", FAST)
+    f = fixture_files
+    args = ["evaluate", "--pairs", str(f["pairs"]), "--cities", str(f["cities"]), "--holdout", "country-pairs"]
+    args += ["--holdout", "cold", "--pairs-top", "1", "--country-pair", "PL-DE", "--ranker", "served"]
+    r = CliRunner().invoke(main, [*args, "--ranker", "population", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output[r.output.index("{") :])["holdouts"]
+    cp = out["country-pairs"]
+    assert [p["pair"] for p in cp["country_pairs"]][1:] == ["DE-PL"]
+    assert cp["pooled"]["queries"] == sum(p["queries"] for p in cp["country_pairs"]) > 0
+    assert set(cp["pooled"]["rankers"]) == {"twinning", "served", "population"}
+    assert 0 <= cp["beats"]["hit@50"]["population"] <= 2
+    cold = out["cold"]
+    assert cold["share"] == 0.2 and cold["queries"] > 0
+    assert {"source_cold", "target_cold", "under_15000"} <= set(cold["subsets"])
+    table = CliRunner().invoke(main, [a for a in args if a != "--json"] + ["--ranker", "population"])
+    assert table.exit_code == 0, table.output
+    assert "DE-PL" in table.output and "pooled" in table.output and "subset target_cold" in table.output
+    bad = CliRunner().invoke(main, [*args, "--folds", "2"])
+    assert bad.exit_code == 2 and "--holdout replaces" in bad.output
+    bad = CliRunner().invoke(main, [*args, "--country-pair", "USA"])
+    assert bad.exit_code == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,7 @@ def _pairs(path: Path, param: str) -> Any:
 
 
 LEARNED = ("twinning", "served")
+HOLDOUTS = ("country-pairs", "cold")
 GAZETTEERS = ("cities500", "cities1000", "cities5000", "cities15000")  # seed.readers.GAZETTEER_LEVELS
 
 
@@ -141,6 +143,36 @@ def read_gazetteer(level: str) -> Any:
     help="With --folds: run only these folds (0-based; repeatable), e.g. 3 of 5 folds on a slow machine.",
 )
 @click.option(
+    "--holdout",
+    "holdouts",
+    type=click.Choice(HOLDOUTS),
+    multiple=True,
+    help="Instead of --train/--test or --folds: grouped hold-outs over --pairs (repeatable). country-pairs: every "
+    "pair between two countries held out, one split per country pair (--pairs-top, --country-pair), and pooled; "
+    "cold: all partnerships of a random --cold-share of the places held out (seeded by --seed), reported for "
+    "the queries whose source, or target, is such a place.",
+)
+@click.option(
+    "--pairs-top",
+    default=20,
+    show_default=True,
+    type=click.IntRange(0),
+    help="--holdout country-pairs: the country pairs with the most partnerships in --pairs (domestic ones count).",
+)
+@click.option(
+    "--country-pair",
+    "country_pairs",
+    multiple=True,
+    help="--holdout country-pairs: also hold out this pair, like US-CN (repeatable; default: US-CN).",
+)
+@click.option(
+    "--cold-share",
+    default=0.2,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    help="--holdout cold: the share of the network's places held out.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help='Print one JSON object (rankers under "rankers") instead of a table.'
 )
 def evaluate(
@@ -156,6 +188,10 @@ def evaluate(
     seed: int,
     max_test_pairs: int | None,
     only_folds: tuple[int, ...],
+    holdouts: tuple[str, ...],
+    pairs_top: int,
+    country_pairs: tuple[str, ...],
+    cold_share: float,
     as_json: bool,
 ) -> None:
     """Rank held-out real partnerships: every ranker is fitted on the training pairs only and ranks all cities.
@@ -164,8 +200,9 @@ def evaluate(
     a's training partners is ranked for a; b's rank is 1 + the candidates scored higher + the other candidates
     scored equal (ties count against b). Rows: `twinning` (the learned ranking that suggestions use), `served`
     (the list an official sees: the same ranking through the country cap) and the baselines random, population,
-    popularity, nearest, adamic_adar and country_affinity. Either one split (--train and --test) or k-fold
-    cross-validation (--folds, over --pairs), which reports mean ± std. The model takes TWINNING_TRAIN_PARAMS,
+    popularity, nearest, adamic_adar and country_affinity. Either one split (--train and --test), k-fold
+    cross-validation (--folds, over --pairs), which reports mean ± std, or grouped hold-outs (--holdout
+    country-pairs and/or cold, over --pairs), where the network is thin. The model takes TWINNING_TRAIN_PARAMS,
     like `twinning train`.
     """
     from tqdm import tqdm
@@ -175,10 +212,18 @@ def evaluate(
     from matcher.evaluate import default_rankers, evaluate_kfold, evaluate_split, format_table
     from seed.readers import PARTNERSHIPS_FILE, partnerships_file, read_cities, read_countries
 
-    if folds is None and (train_path is None or test_path is None):
-        raise click.UsageError("give --train and --test (one split), or --folds (cross-validation)")
+    if holdouts and (folds is not None or train_path or test_path):
+        raise click.UsageError("--holdout replaces --train/--test and --folds: give one of them")
+    if not holdouts and folds is None and (train_path is None or test_path is None):
+        raise click.UsageError("give --train and --test (one split), --folds (cross-validation) or --holdout")
     if folds is not None and (train_path or test_path):
         raise click.UsageError("--folds replaces --train/--test: give one or the other")
+    from matcher.holdouts import parse_country_pair
+
+    try:
+        extra_pairs = [parse_country_pair(p) for p in (country_pairs or ("US-CN",))]
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--country-pair") from e
     if cities_path and gazetteer:
         raise click.UsageError("give --cities or --gazetteer, not both")
     cities = read_gazetteer(gazetteer) if gazetteer else read_cities(cities_path)
@@ -206,6 +251,12 @@ def evaluate(
         "progress": progress,
         "subsets": {f"under_{small_population}": small_population},
     }
+    if holdouts:
+        pairs = _pairs(pairs_path or (partnerships_file(gazetteer) if gazetteer else PARTNERSHIPS_FILE), "--pairs")
+        result = _holdouts(cities, countries, pairs, holdouts, pairs_top, extra_pairs, cold_share, seed, bar, common)
+        bar.close()
+        click.echo(json.dumps(result, indent=2, default=float) if as_json else _holdout_tables(result))
+        return
     if folds is not None:
         pairs = _pairs(pairs_path or (partnerships_file(gazetteer) if gazetteer else PARTNERSHIPS_FILE), "--pairs")
         result = evaluate_kfold(
@@ -233,6 +284,75 @@ def evaluate(
     for name, sub in (result.get("subsets") or {}).items():
         click.echo(f"\nsubset {name} (held-out pairs with a place under the population threshold):")
         click.echo(format_table(sub))
+
+
+def _holdouts(
+    cities: Any,
+    countries: Any,
+    pairs: Any,
+    holdouts: tuple[str, ...],
+    pairs_top: int,
+    extra_pairs: list[tuple[str, str]],
+    cold_share: float,
+    seed: int,
+    bar: Any,
+    common: dict[str, Any],
+) -> dict[str, Any]:
+    """``{"holdouts": {"country-pairs": ..., "cold": ...}}`` for the requested grouped hold-outs."""
+    from matcher.holdouts import evaluate_cold_places, evaluate_country_pairs, top_country_pairs
+
+    out: dict[str, Any] = {}
+    if "country-pairs" in holdouts:
+        todo = top_country_pairs(cities, pairs, pairs_top) + extra_pairs
+
+        def on_split(label: str, i: int, n: int) -> None:
+            bar.reset()
+            bar.set_description(f"country pair {i + 1}/{n} {label}")
+            if bar.disable:  # no progress bar (not a terminal): one line per split on stderr instead
+                click.echo(f"{time.strftime('%H:%M:%S')} country pair {i + 1}/{n} {label}", err=True)
+
+        def on_result(row: Mapping[str, Any]) -> None:  # a line per country pair as it lands (long runs)
+            cells = [
+                f"{n} " + " ".join(f"{m}={v[m]:.4f}" for m in ("hit@10", "hit@50", "mrr"))
+                for n, v in row["rankers"].items()
+            ]
+            click.echo(f"{row['pair']} ({row['queries']} queries): " + "; ".join(cells), err=True)
+
+        out["country-pairs"] = evaluate_country_pairs(
+            cities, countries, pairs, todo, on_split=on_split, on_result=on_result, random_state=seed, **common
+        )
+    if "cold" in holdouts:
+        bar.reset()
+        bar.set_description("cold places")
+        out["cold"] = evaluate_cold_places(
+            cities, countries, pairs, share=cold_share, seed=seed, random_state=seed, **common
+        )
+    return {"holdouts": out}
+
+
+def _holdout_tables(result: dict[str, Any]) -> str:
+    """The readable form of :func:`_holdouts`' result."""
+    from matcher.evaluate import format_table
+    from matcher.holdouts import format_country_pairs
+
+    parts = []
+    cp = result["holdouts"].get("country-pairs")
+    if cp is not None:
+        parts.append("leave-country-pair-out, per country pair (test = held-out pairs; both directions are queries):")
+        parts.append(format_country_pairs(cp))
+        parts.append(f"\npooled over the {len(cp['country_pairs'])} country pairs:")
+        parts.append(format_table(cp["pooled"]) + _ratios(cp["pooled"], "hit@50"))
+    cold = result["holdouts"].get("cold")
+    if cold is not None:
+        parts.append(
+            f"\ncold places: {cold['cold_places']} places ({cold['share']:.0%}, seed {cold['seed']}) held out with "
+            f"their {cold['test_pairs']} partnerships; all held-out queries:"
+        )
+        parts.append(format_table(cold) + _ratios(cold, f"hit@{min(cold['ks'])}"))
+        for name, sub in (cold.get("subsets") or {}).items():
+            parts.append(f"\nsubset {name}:")
+            parts.append(format_table(sub) + _ratios(sub, f"hit@{min(cold['ks'])}"))
+    return "\n".join(parts)
 
 
 def _ratios(result: dict[str, Any], metric: str) -> str:

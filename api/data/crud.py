@@ -336,6 +336,14 @@ def profile_city_ids(session: Session) -> set[int]:
     return {int(i) for i in session.exec(select(Profile.city_id)).all()}
 
 
+def preferred_countries(session: Session, *, city_id: int) -> list[str]:
+    """The countries a city's profile prefers (none without a profile): one column, no ORM object (hot path)."""
+    value = session.execute(
+        sa_select(Profile.pref_countries).where(col(Profile.city_id) == city_id)  # type: ignore[call-overload]
+    ).scalar_one_or_none()
+    return [str(c) for c in value or ()]
+
+
 def put_profile(session: Session, *, city: City, data: ProfileIn) -> Profile:
     profile = session.get(Profile, city.id) or Profile(city_id=city.id)
     values = data.model_dump()

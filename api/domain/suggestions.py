@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from sqlmodel import Session
 
 from api.config import Settings
@@ -18,7 +19,7 @@ from api.domain import workflow
 from api.domain.scoring import MatcherService
 from api.schemas import SuggestionQuery
 from matcher import Filters
-from matcher.rank import pick_diverse
+from matcher.rank import pick_diverse, spread_codes
 from matcher.results import describe
 from matcher.sectors import label
 
@@ -62,9 +63,21 @@ def _stored(session: Session, *, city_id: int, k: int, excluded: set[int], setti
         for s in crud.stored_rows(session, score_set_id=score_set.id, city_id=city_id, k=score_set.k)
         if s.candidate_id not in excluded
     ]
-    cands = {s.candidate_id: s for s in rows}  # each row carries its candidate's public record
-    # The set stores a longer diversified list; the country cap is applied again for this k.
-    keep = pick_diverse([cands[s.candidate_id].country for s in rows], k, settings.MAX_COUNTRY_SHARE)
+    # The set stores a longer diversified list; the country cap is applied again for this k, by the rule of the live
+    # list (TwinningMatcher.suggest): spread across the countries the city prefers, and their sizes and areas.
+    preferred = crud.preferred_countries(session, city_id=city_id)
+    listed = [s.city for s in rows]  # each row carries its candidate's public record
+    subgroups = None
+    if preferred:
+        spread = spread_codes(
+            np.array([c["population"] for c in listed], float),
+            np.array([c["latitude"] for c in listed], float),
+            np.array([c["longitude"] for c in listed], float),
+        )
+        subgroups = [tuple(r) for r in spread.tolist()]
+    keep = pick_diverse(
+        [c["country"] for c in listed], k, settings.MAX_COUNTRY_SHARE, preferred=preferred, subgroups=subgroups
+    )
     data = [
         {
             "city": s.city,

@@ -203,6 +203,14 @@ def test_bad_suggestion_queries(client: Any, query: str, field: str) -> None:
     assert any(f.startswith(field) for f in fields) or (field == "query" and fields), fields
 
 
+def test_the_cap_spreads_a_list_across_the_countries_a_city_seeks(client: Any) -> None:
+    """Kunshan's profile seeks US partners: the country cap must not push its top 5 away from the United States
+    (the live list here; the stored one in test_rescore_job_in_process_writes_a_complete_score_set)."""
+    data = client.get(f"/api/v1/cities/{KUNSHAN}/suggestions?k=5&min_population=0").get_json()["data"]
+    countries = [s["city"]["country"] for s in data]
+    assert len(data) == 5 and countries.count("US") >= 4, countries
+
+
 def test_unknown_city_suggestions_and_pairs(client: Any) -> None:
     assert client.get("/api/v1/cities/42/suggestions").status_code == 404
     r = client.get(f"/api/v1/pairs/{SUZHOU}/42")
@@ -217,7 +225,8 @@ def test_sectors_endpoint(client: Any) -> None:
 
 
 def test_diversity_rule_is_a_parameter(client: Any) -> None:
-    default = client.get(f"/api/v1/cities/{SUZHOU}/suggestions?k=9&min_population=0").get_json()["data"]
+    xiamen = 1790645  # its demo profile prefers no country: at most a third of the list from one country
+    default = client.get(f"/api/v1/cities/{xiamen}/suggestions?k=9&min_population=0").get_json()["data"]
     counts: dict[str, int] = {}
     for s in default:
         counts[s["city"]["country"]] = counts.get(s["city"]["country"], 0) + 1

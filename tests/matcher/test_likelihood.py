@@ -250,12 +250,15 @@ def test_graph_quota_adds_shared_partner_cities_to_the_shortlist(data) -> None: 
 def test_artifact_saved_before_the_new_parameters_still_scores(model: PartnershipLikelihood, data) -> None:  # type: ignore[no-untyped-def]
     import pickle
 
+    # an artifact saved before these parameters: the defaults that reproduce it (the fold shares only shape the fit)
+    model = PartnershipLikelihood(**{**model.get_params(), "graph_candidates": 0}).fit(data[0], data[1])
     state = model.__getstate__()
-    for name in ("graph_candidates", "stage2_sources", "n_stage2_queries_"):
+    for name in ("graph_candidates", "stage2_sources", "n_stage2_queries_", "country_pair_folds", "place_folds"):
         state.pop(name, None)
     old = PartnershipLikelihood.__new__(PartnershipLikelihood)
     old.__setstate__(state)
     ids = [int(g) for g in model.geonameids_[:3]]
     assert np.array_equal(old.score_sources(ids), model.score_sources(ids))
     assert old.get_params()["graph_candidates"] == 0 and old.get_params()["stage2_sources"] is None
+    assert old.get_params()["country_pair_folds"] == 0.0 == old.get_params()["place_folds"]
     pickle.loads(pickle.dumps(old))

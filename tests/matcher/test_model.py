@@ -318,3 +318,22 @@ def test_with_profiles_scores_as_a_matcher_fitted_from_scratch(cities: pd.DataFr
     assert not updated.table_.has_profile[1] and updated.table_.has_profile[30]
     np.testing.assert_allclose(old.score_rows(rows), old_scores)  # the original is untouched
     assert old.table_.has_profile[1] and not old.table_.has_profile[30]
+
+
+def test_served_list_spreads_across_the_countries_a_city_seeks(cities: pd.DataFrame) -> None:
+    """Kunshan seeks US partners: the country cap must not push its top 5 away from the United States."""
+    me = int(cities.geonameid[0])
+    m = fit(cities, {me: ProfileData(pref_countries=frozenset({"US"}))})
+    row = m.table_.row(me)
+    out = m.suggest(row, k=5)
+    countries = [m.table_.country[s.row] for s in out]
+    assert countries.count("US") >= 4, countries
+    # within the US the list spreads over sizes and areas: at most ceil(5/3) = 2 per size band or area
+    codes = m.spread_[[s.row for s in out if m.table_.country[s.row] == "US"]]
+    for col in range(codes.shape[1]):
+        assert np.bincount(codes[:, col] - codes[:, col].min()).max() <= 2
+    assert [[s.row for s in x] for x in m.suggest_many([row], k=5)] == [[s.row for s in out]]
+    # without preferences the cap still holds: at most floor(4/3) = 1 from each of the 4 countries
+    plain = fit(cities, {})
+    got = [plain.table_.country[s.row] for s in plain.suggest(row, k=4)]
+    assert sorted(got) == ["CN", "DE", "FR", "US"]

@@ -52,3 +52,21 @@ def test_top_k_rows_is_the_argpartition_set() -> None:
                 assert np.count_nonzero(s[q, got[q]] == 1.0) == min(k, 3)
                 continue
             assert sorted(s[q, got[q]].tolist()) == sorted(s[q, ref[q]].tolist())
+
+
+def test_pick_diverse_spreads_within_the_preferred_countries_instead_of_evicting_them() -> None:
+    from matcher.rank import pick_diverse
+
+    ranked = ["US", "US", "RU", "US", "TH", "NZ", "US", "IL", "US", "US"]
+    assert pick_diverse(ranked, 5, 1 / 3) == [0, 2, 4, 5, 7]  # cap 1 per country: one US city
+    # the city seeks US partners: US is not capped at 1, the list keeps its order
+    assert pick_diverse(ranked, 5, 1 / 3, preferred={"US"}) == [0, 1, 2, 3, 4]
+    # inside the US, at most ceil(5/3) = 2 per size band (first code) and per area (second code)
+    sub = [(7, 1), (7, 1), (0, 0), (7, 2), (0, 0), (0, 0), (6, 1), (0, 0), (6, 3), (5, 4)]
+    assert pick_diverse(ranked, 5, 1 / 3, preferred={"US"}, subgroups=sub) == [0, 1, 2, 4, 5]
+    usa_only = ["US"] * 6 + ["RU"]
+    sub = [(1, i) for i in range(3)] + [(2, i) for i in range(3)] + [(9, 9)]
+    assert pick_diverse(usa_only, 5, 1 / 3, preferred={"US"}, subgroups=sub) == [0, 1, 3, 4, 6]
+    # two countries sought: each at most ceil(5/2) = 3, the others still capped at 1
+    two = ["US", "US", "US", "US", "DE", "DE", "RU", "RU"]
+    assert pick_diverse(two, 5, 1 / 3, preferred={"US", "DE"}) == [0, 1, 2, 4, 5]
