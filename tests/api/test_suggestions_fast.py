@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from sqlmodel import Session
 
 from api.data import crud
 from api.data.models import ScoreSet
 from api.domain import workflow
 from api.schemas import CityPublic, SuggestionQuery
-from matcher.rank import pick_diverse
+from matcher.rank import pick_diverse, spread_codes
 from matcher.sectors import label
 from tests.conftest import bearer
 
@@ -33,7 +34,17 @@ def _former_stored(session: Session, city_id: int, k: int, cooldown: float, shar
     ]
     cands = crud.cities_by_id(session, ids=[s.candidate_id for s in rows])
     rows = [s for s in rows if s.candidate_id in cands]
-    keep = pick_diverse([cands[s.candidate_id].country for s in rows], k, share)
+    # the country cap of the live list: spread across the countries the city prefers, their sizes and areas
+    profile = crud.get_profile(session, city_id=city_id)
+    preferred = list(profile.pref_countries) if profile is not None and profile.pref_countries else []
+    listed = [cands[s.candidate_id] for s in rows]
+    spread = spread_codes(
+        np.array([c.population for c in listed], float),
+        np.array([c.latitude for c in listed], float),
+        np.array([c.longitude for c in listed], float),
+    )
+    subgroups = [tuple(r) for r in spread.tolist()] if preferred else None
+    keep = pick_diverse([c.country for c in listed], k, share, preferred=preferred, subgroups=subgroups)
     data = [
         {
             "city": cands[s.candidate_id].model_dump(mode="json"),
