@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Protocol
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -34,7 +33,7 @@ from .features import MIN_POPULATION, CityTable, ProfileData
 from .geo import haversine_km
 from .graph import neighbour_lists
 from .rank import spread_codes, top_k
-from .results import Filters, RankedCandidate
+from .results import Filters, Likelihood, RankedCandidate
 from .sector_fit import SectorFit, sector_fits
 
 COMPONENTS: tuple[str, ...] = ("likelihood", "interest", "complementarity", "reciprocity", "size", "context")
@@ -48,16 +47,6 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "size": 0.5,
     "context": 0.5,
 }
-
-
-class Likelihood(Protocol):
-    """What the scorer needs from a fitted partnership-likelihood model."""
-
-    geonameids_: np.ndarray
-
-    def score_sources(self, geonameids: Sequence[int]) -> np.ndarray: ...
-
-    def score_new(self, country: str, population: int, latitude: float, longitude: float) -> np.ndarray: ...
 
 
 class TwinningMatcher(BaseEstimator):

@@ -1,9 +1,13 @@
-"""The shapes of a query and its answer: candidate filters, a ranked candidate, and its JSON-ready form."""
+"""The shapes of a query and its answer: candidate filters, a ranked candidate, and its JSON-ready form; and what
+the scorer needs of a likelihood model."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from .sector_fit import SectorFit
 from .sectors import label
@@ -44,3 +48,13 @@ def describe(s: RankedCandidate) -> dict[str, Any]:
         ],
         "distance_km": s.distance_km,
     }
+
+
+class Likelihood(Protocol):
+    """What the scorer needs from a fitted partnership-likelihood model."""
+
+    geonameids_: np.ndarray
+
+    def score_sources(self, geonameids: Sequence[int]) -> np.ndarray: ...
+
+    def score_new(self, country: str, population: int, latitude: float, longitude: float) -> np.ndarray: ...
