@@ -25,16 +25,16 @@ import numpy as np
 import pandas as pd
 
 
-def _rss_peak_mb() -> float:
-    """Peak resident set size of this process (VmHWM), in MB."""
+def _rss_peak_mb(pid: int | str = "self") -> float:
+    """Peak resident set size (VmHWM) of process ``pid`` (default: this one), in MB."""
     try:
-        with open("/proc/self/status", encoding="ascii") as f:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
             for line in f:
                 if line.startswith("VmHWM:"):
                     return float(line.split()[1]) / 1024.0
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 if pid == "self" else 0.0
 
 
 def _reset_rss_peak() -> None:

@@ -23,6 +23,7 @@ from sqlalchemy import text
 from api.cli.bench_load import (
     PG_HOST,
     PG_PORT,
+    ROOT,
     BenchError,
     _admin_exec,
     _start,
@@ -31,9 +32,8 @@ from api.cli.bench_load import (
     _wait_worker,
     admin_user,
 )
-from api.cli.bench_rescore import machine
+from api.cli.bench_rescore import _rss_peak_mb, machine
 
-ROOT = Path(__file__).resolve().parents[2]
 POLL_S = 1.0
 
 
@@ -50,17 +50,6 @@ def _descendants(pid: int) -> list[int]:
         except OSError:
             continue
     return out
-
-
-def _peak_rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return float(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
 
 
 def run(
@@ -180,7 +169,7 @@ def run(
                         raise BenchError(f"the Celery worker exited ({proc.returncode}):\n{_tail(log)}")
                 seconds = time.perf_counter() - t0
                 bar.close()
-                peaks = sorted((_peak_rss_mb(p) for p in _descendants(proc.pid)), reverse=True)
+                peaks = sorted((_rss_peak_mb(p) for p in _descendants(proc.pid)), reverse=True)
                 with engine.connect() as conn:
                     n_rows = conn.execute(
                         text("SELECT count(*) FROM suggestion WHERE score_set_id = :s"), {"s": score_set}

@@ -470,7 +470,6 @@ class StoredRow:
     """A stored suggestion with its candidate's public record (``CityPublic.model_dump(mode="json")``)."""
 
     candidate_id: int
-    country: str
     city: dict[str, Any]
     score: float
     components: dict[str, float]
@@ -557,7 +556,7 @@ def stored_rows(session: Session, *, score_set_id: int, city_id: int, k: int) ->
             "local_name": None,
             "display_name": None,
         }
-        out.append(StoredRow(cid, country, city, score, components, sectors, distance))
+        out.append(StoredRow(cid, city, score, components, sectors, distance))
     return out
 
 

@@ -85,7 +85,7 @@ class MatcherService:
         self._lock = threading.Lock()
         self._built: Built | None = None
         self._building: tuple[tuple[Any, ...], Future[Built]] | None = None
-        self.builds = 0  # whole rebuilds, and profile updates applied in place, in this process (for logs, benches)
+        self.builds = 0  # whole rebuilds in this process, and profile updates applied in place (tests, logs)
         self.profile_updates = 0
 
     def fingerprint(self, session: Session) -> tuple[Any, ...]:
