@@ -23,6 +23,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from api.data import version
 from api.data.models import (
     CUSTOM_ID_START,
     NAME_ALTERNATE,
@@ -686,7 +687,9 @@ SUGGESTION_COLUMNS = (
 def _copy_suggestions(session: Session, rows: list[dict[str, Any]]) -> None:
     """PostgreSQL: write the rows with ``COPY … FROM STDIN`` on the session's own connection (inside its
     transaction), several times faster than multi-row INSERTs for a re-score's millions of rows."""
-    raw = cast(psycopg.Connection[Any], session.connection().connection.dbapi_connection)
+    conn = session.connection()
+    version.mark_changed(conn)  # COPY goes past SQLAlchemy's execution, so past the data version's listener
+    raw = cast(psycopg.Connection[Any], conn.connection.dbapi_connection)
     dumps = json.dumps
     with raw.cursor() as cur, cur.copy(f"COPY suggestion ({', '.join(SUGGESTION_COLUMNS)}) FROM STDIN") as copy:
         for r in rows:

@@ -10,16 +10,20 @@ from pathlib import Path
 from sqlalchemy import Engine, event, text
 from sqlmodel import Session, create_engine
 
+from api.data import version
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def make_engine(url: str, timeout: float = 2.0) -> Engine:
-    """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout so threads can share it.
+    """An engine for ``url`` that keeps the data version (:mod:`api.data.version`); SQLite gets foreign keys, WAL
+    and a busy timeout so threads can share it.
 
     PostgreSQL connections give up after ``timeout`` seconds (connect, and waiting for a pooled connection), so a
     database outage answers 503 quickly instead of hanging a request; libpq's smallest connect timeout is 2 s."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        version.install(engine)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -30,7 +34,7 @@ def make_engine(url: str, timeout: float = 2.0) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_pre_ping=True,
         pool_size=5,
@@ -38,6 +42,8 @@ def make_engine(url: str, timeout: float = 2.0) -> Engine:
         pool_timeout=timeout,
         connect_args={"connect_timeout": max(2, math.ceil(timeout))},
     )
+    version.install(engine)
+    return engine
 
 
 @contextmanager

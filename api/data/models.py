@@ -27,6 +27,15 @@ class SeedInfo(SQLModel, table=True):
     value: str = Field(max_length=200)
 
 
+class DataVersion(SQLModel, table=True):
+    """One row (``id`` 1): a number that grows with every committed write that can change a derived answer
+    (:mod:`api.data.version` keeps it)."""
+
+    __tablename__ = "data_version"
+    id: int = Field(primary_key=True)
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class Country(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=2)
     name: str

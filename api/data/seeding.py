@@ -21,6 +21,7 @@ from sqlalchemy import Engine, Table, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
+from api.data import version
 from api.data.text import fold, name_entries
 from seed.readers import (
     DEFAULT_GAZETTEER,
@@ -89,6 +90,8 @@ def bulk_upsert(
         else f"ON CONFLICT ({', '.join(keys)}) DO NOTHING"
     )
     batches = _batches(rows, chunk)
+    if table not in version.IGNORED:
+        version.mark_changed(conn)  # the driver's paths below go past SQLAlchemy's execution
     if dialect == "sqlite":
         sql = f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' for _ in columns)}) {on_conflict}"
         cursor = conn.connection.driver_connection.cursor()  # in the connection's transaction
