@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -79,7 +79,7 @@ def list_matches(
 def _partners_stmt() -> Any:
     """Built once: it runs on every suggestions request (the cooldown exclusions), through Core."""
     m = Match.__table__  # type: ignore[attr-defined]
-    return sa_select(m.c.city_id, m.c.partner_id).where(
+    return sa_select(m.c.city_id, m.c.partner_id, m.c.updated_at).where(
         or_(m.c.city_id == bindparam("city_id"), m.c.partner_id == bindparam("city_id")),
         m.c.status.in_(bindparam("statuses", expanding=True)),
         m.c.updated_at >= bindparam("since"),
@@ -88,9 +88,22 @@ def _partners_stmt() -> Any:
 
 def partners_with_status(session: Session, *, city_id: int, statuses: Sequence[str], since: datetime) -> set[int]:
     """The other cities of ``city_id``'s matches in one of ``statuses`` changed since ``since``."""
+    return set(partners_changed_at(session, city_id=city_id, statuses=statuses, since=since))
+
+
+def partners_changed_at(
+    session: Session, *, city_id: int, statuses: Sequence[str], since: datetime
+) -> dict[int, datetime]:
+    """The other cities of ``city_id``'s matches in one of ``statuses`` changed since ``since``, each with the last
+    change of such a match (UTC)."""
     params = {"city_id": city_id, "statuses": list(statuses), "since": since}
-    rows = session.connection().execute(_partners_stmt(), params).all()
-    return {b if a == city_id else a for a, b in rows}
+    out: dict[int, datetime] = {}
+    for a, b, at in session.connection().execute(_partners_stmt(), params).all():
+        other = b if a == city_id else a
+        at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)  # SQLite gives naive UTC
+        if other not in out or at > out[other]:
+            out[other] = at
+    return out
 
 
 def matches_of_city(session: Session, *, city_id: int, statuses: Sequence[str]) -> list[Match]:

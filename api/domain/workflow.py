@@ -148,6 +148,16 @@ def excluded_partners(session: Session, city_id: int, cooldown_days: float) -> s
     return store.partners_with_status(session, city_id=city_id, statuses=("rejected", "declined"), since=since)
 
 
+def exclusions(session: Session, city_id: int, cooldown_days: float) -> tuple[set[int], datetime | None]:
+    """:func:`excluded_partners`, and when the first of them comes back (its cooldown ends; None: none excluded)."""
+    if cooldown_days <= 0:
+        return set(), None
+    cooldown = timedelta(days=cooldown_days)
+    since = utcnow() - cooldown
+    changed = store.partners_changed_at(session, city_id=city_id, statuses=("rejected", "declined"), since=since)
+    return set(changed), (min(changed.values()) + cooldown if changed else None)
+
+
 def open_matches(session: Session, city_id: int) -> dict[int, Match]:
     """The open matches of ``city_id``, keyed by the other city."""
     rows = store.matches_of_city(session, city_id=city_id, statuses=OPEN)
