@@ -30,7 +30,6 @@ def suggest(
     from sqlmodel import Session
 
     from api.data import crud
-    from api.domain.suggestions import suggestions_for
     from api.schemas import SuggestionQuery
     from matcher.sectors import SECTOR_KEYS
 
@@ -50,7 +49,7 @@ def suggest(
     svc = app.extensions["twinning"]
     with Session(svc.engine) as session:
         c = crud.get_city(session, city_id=city_id(session, city, "CITY"))
-        result = suggestions_for(session, city=c, query=query, matchers=svc.matchers, settings=svc.settings)
+        result = svc.suggestions.answer(session, city_id=c.id, query=query, city=c).body
     if as_json:
         out = {"city": {"id": c.id, "name": c.name, "country": c.country}, **result}
         click.echo(json.dumps(out, ensure_ascii=False, indent=2))

@@ -16,6 +16,7 @@ from api.data.models import City, Job, Profile
 from api.domain import jobs
 from api.domain.queue import TASK_FOR_KIND, QueueUnavailable, make_celery, ping, send
 from api.domain.scoring import MatcherService
+from api.domain.suggestions import SuggestionService
 from api.errors import Unavailable
 from api.schemas import ProfileIn
 
@@ -27,6 +28,7 @@ class Services:
     settings: Settings
     engine: Engine
     matchers: MatcherService
+    suggestions: SuggestionService
     celery: Any | None = None
 
     def submit(self, session: Session, *, kind: str, city_ids: list[int] | None = None, scope: str = "active") -> Job:
@@ -77,4 +79,11 @@ class Services:
 
 def build_services(settings: Settings, engine: Engine) -> Services:
     celery = make_celery(settings) if settings.JOBS_MODE == "celery" else None
-    return Services(settings=settings, engine=engine, matchers=MatcherService(settings, engine), celery=celery)
+    matchers = MatcherService(settings, engine)
+    return Services(
+        settings=settings,
+        engine=engine,
+        matchers=matchers,
+        suggestions=SuggestionService(settings, matchers, engine),
+        celery=celery,
+    )

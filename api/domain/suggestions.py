@@ -3,17 +3,29 @@
 A city's list comes from the newest complete score set that covers it (a batch re-scoring run), or, with filters or
 before any set covers the city, is computed live over every candidate. Either way, pairs rejected or declined in
 the match workflow stay out for the cooldown, and the country cap is applied for the requested ``k``.
+
+:class:`SuggestionService` keeps the finished stored answers of its process (a bounded LRU per city and ``k``; the
+answer is the same for every caller) and validates one with a single read of the data version
+(:mod:`api.data.version`) per request: any committed write that can change an answer — a city, a profile, a
+match, a score set or its rows — changes the version, whichever process made it, and every cached answer of an
+older version is dropped. An answer with cooldown exclusions also lapses when the first of them ends.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from api.config import Settings
-from api.data import crud
+from api.data import crud, version
 from api.data.models import City
 from api.domain import workflow
 from api.domain.scoring import MatcherService
@@ -36,18 +48,99 @@ def _filters(query: SuggestionQuery, exclude: set[int] | frozenset[int]) -> Filt
     )
 
 
+@dataclass
+class Answer:
+    """A finished suggestions answer (``body``, JSON-ready; shared by every request it serves: never change it),
+    the data version it was computed at (None: not to be cached) and the time (epoch seconds) it lapses.
+    ``encoded`` holds the web layer's encoding of ``body``, made once per answer."""
+
+    body: dict[str, Any]
+    data_version: int | None = None
+    until: float = float("inf")
+    encoded: bytes | None = None
+
+
+class SuggestionService:
+    """The one suggestions service (API, console, command line), caching whole stored answers in-process.
+
+    ``cache_size`` answers at most (least recently used out first; 0: no cache). Only unfiltered answers that came
+    from a score set are kept: filtered and live lists are computed on every request."""
+
+    def __init__(
+        self, settings: Settings, matchers: MatcherService, engine: Engine, cache_size: int | None = None
+    ) -> None:
+        self.settings = settings
+        self.matchers = matchers
+        self._versions = version.VersionReader(engine)
+        self.cache_size = settings.SUGGESTION_CACHE if cache_size is None else cache_size
+        self._answers: OrderedDict[tuple[int, int], Answer] = OrderedDict()
+        self._newest = -1  # the newest data version seen: answers of older versions are gone
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def answer(self, session: Session, *, city_id: int, query: SuggestionQuery, city: City | None = None) -> Answer:
+        """Suggestions for the city ``city_id`` (``city``: its record when the caller has it): from this process's
+        cache when the data has not changed since it was computed, else computed now. :class:`NotFound` (404) for
+        an unknown city."""
+        key = (city_id, query.k)
+        data_version = None
+        if self.cache_size > 0 and not query.filtered():
+            data_version = self._versions.read(session)  # read before anything the answer is made of
+            if data_version is not None:
+                hit = self._get(key, data_version)
+                if hit is not None:
+                    return hit
+        if city is None:
+            city = crud.city_to_read(session, city_id=city_id)
+        body, lapses = _compute(session, city=city, query=query, matchers=self.matchers, settings=self.settings)
+        answer = Answer(body, data_version, lapses.timestamp() if lapses is not None else float("inf"))
+        if data_version is not None and not body["score_set"]["live"]:
+            self._put(key, answer)
+        return answer
+
+    def _get(self, key: tuple[int, int], data_version: int) -> Answer | None:
+        with self._lock:
+            if data_version > self._newest:
+                self._answers.clear()
+                self._newest = data_version
+            answer = self._answers.get(key)
+            if answer is None or answer.data_version != data_version or time.time() >= answer.until:
+                self.misses += 1
+                return None
+            self._answers.move_to_end(key)
+            self.hits += 1
+            return answer
+
+    def _put(self, key: tuple[int, int], answer: Answer) -> None:
+        with self._lock:
+            assert answer.data_version is not None
+            if answer.data_version < self._newest:  # computed before a newer write was seen: not kept
+                return
+            self._answers[key] = answer
+            self._answers.move_to_end(key)
+            while len(self._answers) > self.cache_size:
+                self._answers.popitem(last=False)
+
+
 def suggestions_for(
     session: Session, *, city: City, query: SuggestionQuery, matchers: MatcherService, settings: Settings
 ) -> dict[str, Any]:
-    """Ranked suggestions for ``city``: ``{"data": [{"city", "score", "components", "sectors", "distance_km",
-    "rank"}], "count", "score_set": {"id", "live", "model_version", …}}`` (JSON-ready)."""
+    """Ranked suggestions for ``city``, computed now (no cache): ``{"data": [{"city", "score", "components",
+    "sectors", "distance_km", "rank"}], "count", "score_set": {"id", "live", "model_version", …}}`` (JSON-ready)."""
+    return _compute(session, city=city, query=query, matchers=matchers, settings=settings)[0]
+
+
+def _compute(
+    session: Session, *, city: City, query: SuggestionQuery, matchers: MatcherService, settings: Settings
+) -> tuple[dict[str, Any], datetime | None]:
+    """The answer, and when it lapses by itself (the first cooldown exclusion's end; None: never)."""
     assert city.id is not None
-    excluded = workflow.excluded_partners(session, city.id, settings.MATCH_COOLDOWN_DAYS)
+    excluded, lapses = workflow.exclusions(session, city.id, settings.MATCH_COOLDOWN_DAYS)
     if not query.filtered():
         stored = _stored(session, city_id=city.id, k=query.k, excluded=excluded, settings=settings)
         if stored is not None:
-            return stored
-    return _live(session, city_id=city.id, query=query, excluded=excluded, matchers=matchers)
+            return stored, lapses
+    return _live(session, city_id=city.id, query=query, excluded=excluded, matchers=matchers), lapses
 
 
 def _stored(session: Session, *, city_id: int, k: int, excluded: set[int], settings: Settings) -> dict[str, Any] | None:

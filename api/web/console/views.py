@@ -32,7 +32,6 @@ from api.data import crud
 from api.data import matches as matches_data
 from api.data.models import Match
 from api.domain import accounts, workflow
-from api.domain.suggestions import suggestions_for
 from api.errors import Forbidden, NotFound, TwinningError
 from api.schemas import ProfileIn, SuggestionQuery
 from api.web import auth
@@ -306,8 +305,7 @@ def suggestions(city_id: int) -> Any:
     if city is None:
         return _error(404, f"There is no city {city_id}.")
     k = min(max(request.args.get("k", 10, type=int) or 10, 1), 30)
-    svc = services()
-    result = suggestions_for(db(), city=city, query=SuggestionQuery(k=k), matchers=svc.matchers, settings=svc.settings)
+    result = services().suggestions.answer(db(), city_id=city_id, query=SuggestionQuery(k=k), city=city).body
     items = result["data"]
     markers = [
         {

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from flask import request, url_for
+from flask import Response, current_app, request, url_for
 from flask_openapi3 import APIBlueprint, Tag
 
 from api.data import crud
 from api.data.text import script_for_languages
-from api.domain.suggestions import suggestions_for
 from api.errors import Forbidden, Invalid, NotFound
 from api.schemas import (
     CityCreate,
@@ -150,9 +149,10 @@ def suggestions(path: CityPath, query: SuggestionQuery) -> Any:
     (``score_set.live`` is then true). By default at most a third of the list comes from one country, unless
     you filter by country.
     """
-    city = crud.city_to_read(db(), city_id=path.id)
-    svc = services()
-    return suggestions_for(db(), city=city, query=query, matchers=svc.matchers, settings=svc.settings)
+    answer = services().suggestions.answer(db(), city_id=path.id, query=query)
+    if answer.encoded is None:  # encoded once per answer (as Flask encodes a dict): a cached answer is these bytes
+        answer.encoded = cast(Response, current_app.json.response(answer.body)).get_data()
+    return current_app.response_class(answer.encoded, mimetype="application/json")
 
 
 @bp.get("/pairs/<int:a>/<int:b>", responses={200: PairExplanation, **ERRORS})

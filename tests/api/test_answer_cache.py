@@ -1,0 +1,208 @@
+"""Whole stored-suggestions answers cached per process, validated by the data version (``api/data/version.py``):
+an answer cached by one app instance is never served after another instance (or a worker, or a raw SQL write
+through the app's engine) changed anything it depends on. Real PostgreSQL, and a SQLite file; no mocks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlmodel import Session
+
+from api.data import crud, seeding, version
+from api.data.models import ScoreSet
+from api.domain.suggestions import suggestions_for
+from api.schemas import SuggestionQuery
+from tests.conftest import TEST_GAZETTEER, bearer, make_test_app
+
+SUZHOU, MIAMI = 1886760, 4164138
+
+
+@pytest.fixture(scope="module")
+def sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A seeded SQLite file (migrated by the app's own migrations), shared by this module's SQLite cases."""
+    path = tmp_path_factory.mktemp("answers") / "twinning.db"
+    url = f"sqlite:///{path}"
+    app = make_test_app(url, path.parent, MIGRATE_ON_START=True)
+    engine = app.extensions["twinning"].engine
+    seeding.load_all(engine, level=TEST_GAZETTEER)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def shared_url(request: pytest.FixtureRequest) -> str:
+    """One database for two app instances: the PostgreSQL test database (reset), or the SQLite file."""
+    if request.param == "postgres":
+        request.getfixturevalue("db_engine")
+        return str(request.getfixturevalue("database_url"))
+    return str(request.getfixturevalue("sqlite_file"))
+
+
+def _suggestions(app: Any, city: int, k: int = 10) -> dict[str, Any]:
+    """The answer as served, twice: the second is a cache hit, byte for byte the first."""
+    client, cache = app.test_client(), app.extensions["twinning"].suggestions
+    first = client.get(f"/api/v1/cities/{city}/suggestions?k={k}")
+    assert first.status_code == 200, first.get_json()
+    hits = cache.hits
+    second = client.get(f"/api/v1/cities/{city}/suggestions?k={k}")
+    assert cache.hits == hits + 1 and second.data == first.data and second.mimetype == "application/json"
+    body = first.get_json()
+    assert body["score_set"]["live"] is False
+    return body
+
+
+def _fresh(app: Any, city: int, k: int = 10) -> dict[str, Any]:
+    """The same answer computed now, without any cache."""
+    svc = app.extensions["twinning"]
+    with Session(svc.engine) as session:
+        c = crud.get_city(session, city_id=city)
+        return suggestions_for(
+            session, city=c, query=SuggestionQuery(k=k), matchers=svc.matchers, settings=svc.settings
+        )
+
+
+def _served(app: Any, city: int = SUZHOU) -> dict[str, Any]:
+    body = _suggestions(app, city)
+    assert body == _fresh(app, city)
+    return body
+
+
+def test_an_answer_cached_by_one_app_sees_every_change_made_through_another(shared_url: str, tmp_path: Path) -> None:
+    editor = make_test_app(shared_url, tmp_path / "editor")
+    reader = make_test_app(shared_url, tmp_path / "reader")
+    client, admin = editor.test_client(), bearer(editor, "admin")
+    assert client.post("/api/v1/jobs/rescore", json={"city_ids": [SUZHOU, MIAMI]}, headers=admin).status_code == 202
+    first = _served(reader)["data"]
+    assert _suggestions(reader, MIAMI, 5)["count"] == 5  # per (city, k)
+
+    # A rejected pair leaves the list at once.
+    partner = first[0]["city"]["id"]
+    mid = client.post("/api/v1/matches", json={"city_id": SUZHOU, "partner_id": partner}, headers=admin).get_json()
+    r = client.post(f"/api/v1/matches/{mid['id']}/decisions", json={"action": "reject", "note": "no"}, headers=admin)
+    assert r.status_code == 200, r.get_json()
+    assert partner not in [s["city"]["id"] for s in _served(reader)["data"]]
+
+    # A candidate city's edit, and its new profile.
+    other = first[1]["city"]
+    r = client.patch(f"/api/v1/cities/{other['id']}", json={"population": other["population"] + 1}, headers=admin)
+    assert r.status_code == 200, r.get_json()
+    now = {s["city"]["id"]: s["city"] for s in _served(reader)["data"]}
+    assert now[other["id"]]["population"] == other["population"] + 1
+    third = next(s["city"] for s in first[2:] if not s["city"]["has_profile"])
+    profile = {"offers": {"education": 0.5}, "seeks": {"tourism": 0.5}}
+    assert client.put(f"/api/v1/cities/{third['id']}/profile", json=profile, headers=admin).status_code == 200
+    assert {s["city"]["id"]: s["city"] for s in _served(reader)["data"]}[third["id"]]["has_profile"] is True
+
+    # A write outside the ORM, through the app's engine (the data version's listener sees every statement).
+    with editor.extensions["twinning"].engine.begin() as conn:
+        conn.execute(text("UPDATE city SET population = population + 5 WHERE id = :id"), {"id": other["id"]})
+    now = {s["city"]["id"]: s["city"] for s in _served(reader)["data"]}
+    assert now[other["id"]]["population"] == other["population"] + 6
+
+    # A newer complete score set (the city's own profile edit re-scores it), then a plain re-score.
+    before = _served(reader)["score_set"]["id"]
+    own = {"offers": {"education": 0.9}, "seeks": {"economy_employment": 0.9}, "pref_countries": ["US"]}
+    assert client.put(f"/api/v1/cities/{SUZHOU}/profile", json=own, headers=admin).status_code == 200
+    after = _served(reader)["score_set"]["id"]
+    assert after > before
+    assert client.post("/api/v1/jobs/rescore", json={"city_ids": [SUZHOU]}, headers=admin).status_code == 202
+    assert _served(reader)["score_set"]["id"] > after
+    assert _suggestions(reader, MIAMI, 5) == _fresh(reader, MIAMI, 5)
+
+
+def test_an_excluded_partner_comes_back_when_its_cooldown_ends(
+    db_engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    """No write marks the end of a cooldown: the cached answer lapses by itself."""
+    cooldown_s = 4.0
+    app = make_test_app(database_url, tmp_path, MATCH_COOLDOWN_DAYS=cooldown_s / 86400)
+    client, admin = app.test_client(), bearer(app, "admin")
+    assert client.post("/api/v1/jobs/rescore", json={"city_ids": [SUZHOU]}, headers=admin).status_code == 202
+    partner = _served(app)["data"][0]["city"]["id"]
+    mid = client.post("/api/v1/matches", json={"city_id": SUZHOU, "partner_id": partner}, headers=admin).get_json()
+    rejected = time.time()
+    r = client.post(f"/api/v1/matches/{mid['id']}/decisions", json={"action": "reject", "note": "no"}, headers=admin)
+    assert r.status_code == 200, r.get_json()
+    assert partner not in [s["city"]["id"] for s in _suggestions(app, SUZHOU)["data"]]
+    assert time.time() - rejected < cooldown_s, "the machine was too slow for this test's cooldown"
+    with Session(db_engine) as session:
+        at = version.current(session)
+    time.sleep(max(0.0, rejected + cooldown_s + 0.5 - time.time()))
+    assert partner in [s["city"]["id"] for s in _served(app)["data"]]
+    with Session(db_engine) as session:
+        assert version.current(session) == at  # nothing was written meanwhile
+
+
+def _version(engine: Engine) -> int:
+    with Session(engine) as session:
+        value = version.current(session)
+    assert value is not None
+    return value
+
+
+def test_the_version_grows_with_writes_that_change_answers_only(app: Any, db_engine: Engine) -> None:
+    v = _version(db_engine)
+    headers = bearer(app, "admin")  # an account and its token are part of no answer
+    r = app.test_client().get(f"/api/v1/cities/{SUZHOU}", headers=headers)  # using the token writes last_used_at
+    assert r.status_code == 200
+    assert _version(db_engine) == v
+
+    with Session(db_engine) as session:  # rolled back: no change
+        session.execute(text("UPDATE city SET population = population + 1 WHERE id = :id"), {"id": SUZHOU})
+        session.rollback()
+    assert _version(db_engine) == v
+    with Session(db_engine) as session:  # an ORM change, committed
+        city = crud.get_city(session, city_id=SUZHOU)
+        city.population += 1
+        session.add(city)
+        session.commit()
+    assert _version(db_engine) == v + 1
+    with Session(db_engine) as session:  # a score set and COPY rows (psycopg's COPY goes past SQLAlchemy)
+        head = ScoreSet(status="complete", k=1)
+        session.add(head)
+        session.commit()
+        assert _version(db_engine) == v + 2
+        session.execute(text("SELECT 1"))  # a new transaction, with no write through SQLAlchemy
+        row = {"score_set_id": head.id, "city_id": SUZHOU, "rank": 1, "candidate_id": MIAMI, "score": 0.5}
+        crud._copy_suggestions(session, [{**row, "components": {}, "sectors": [], "distance_km": 1.0}])
+        session.commit()
+    assert _version(db_engine) == v + 3
+    with db_engine.begin() as conn:  # the seed's driver path (COPY into a temporary table, then INSERT … SELECT)
+        cols = ["code", "name", "continent", "languages"]
+        row = conn.execute(text(f"SELECT {', '.join(cols)} FROM country WHERE code = 'DE'")).one()
+        seeding.bulk_upsert(conn, "country", cols, [tuple(row)], ["code"], ["name"])  # the same row again
+    assert _version(db_engine) == v + 4
+
+
+def test_statements_that_write_answers_are_told_apart() -> None:
+    writes = [
+        "INSERT INTO city (id, name) VALUES (1, 'x')",
+        'UPDATE "match" SET status = %(status)s',
+        "DELETE FROM suggestion WHERE score_set_id = ?",
+        "  insert or replace into profile (city_id) values (?)",
+        "COPY suggestion (score_set_id) FROM STDIN",
+        "TRUNCATE matchevent, match",
+        "WITH x AS (DELETE FROM profile RETURNING 1) SELECT * FROM x",
+        "MERGE INTO city USING t ON true WHEN MATCHED THEN DELETE",
+        "UPDATE public.scoreset SET status = 'complete'",
+    ]
+    reads = [
+        "SELECT version FROM data_version WHERE id = 1",
+        "select 1",
+        'UPDATE "user" SET name = ?',
+        "UPDATE apitoken SET last_used_at = ?",
+        "INSERT INTO loginattempt (key, at) VALUES (?, ?)",
+        "INSERT INTO job (id) VALUES (?)",
+        "COPY _bulk_city (id) FROM STDIN",
+        "CREATE TEMPORARY TABLE _bulk_city (LIKE city)",
+        "SAVEPOINT sa_savepoint_1",
+        "UPDATE data_version SET version = version + 1 WHERE id = 1",
+        "",
+    ]
+    assert [s for s in writes if not version.writes_data(s)] == []
+    assert [s for s in reads if version.writes_data(s)] == []
