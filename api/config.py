@@ -44,8 +44,9 @@ class Settings:
     MODEL_PATH: str = field(default_factory=lambda: _env("TWINNING_MODEL_PATH", "var/likelihood.joblib") or "")
     LIKELIHOOD_WEIGHT: float = field(default_factory=lambda: float(_env("TWINNING_LIKELIHOOD_WEIGHT", "3.0") or 3.0))
     MAX_COUNTRY_SHARE: float = field(default_factory=lambda: float(_env("TWINNING_MAX_COUNTRY_SHARE", "0.3334") or 0))
-    # Stored-suggestions answers each process keeps in memory, validated by the data version (0: none).
-    SUGGESTION_CACHE: int = field(default_factory=lambda: int(_env("TWINNING_SUGGESTION_CACHE", "4096") or 0))
+    # Stored-suggestions answers each process keeps in memory (~13 KB each at k=10, ~23 KB at k=20), validated by
+    # the data version (0: none).
+    SUGGESTION_CACHE: int = field(default_factory=lambda: int(_env("TWINNING_SUGGESTION_CACHE", "1024") or 0))
     STORED_SUGGESTIONS: int = field(default_factory=lambda: int(_env("TWINNING_STORED_SUGGESTIONS", "20") or 20))
     RESCORE_CHUNK: int = field(default_factory=lambda: int(_env("TWINNING_RESCORE_CHUNK", "200") or 200))
     # Extra PartnershipLikelihood parameters as JSON, e.g. '{"max_iter": 100}' (defaults are the evaluated ones).

@@ -19,6 +19,7 @@ another program) must increment the row themselves: ``UPDATE data_version SET ve
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 from functools import cache
@@ -166,10 +167,14 @@ class VersionReader:
         self._engine = engine
         self._errors: type[Exception] = engine.dialect.dbapi.Error  # type: ignore[union-attr]
         self._conns: dict[int, Any] = {}
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         event.listen(engine, "engine_disposed", self._close_all)
 
     def read(self, session: Session) -> int | None:
+        if self._pid != os.getpid():  # a forked child: the parent's connections are not its own (never close them)
+            with self._lock:
+                self._conns, self._pid = {}, os.getpid()
         ident = threading.get_ident()
         conn = self._conns.get(ident)
         if conn is None:

@@ -150,9 +150,9 @@ def suggestions(path: CityPath, query: SuggestionQuery) -> Any:
     you filter by country.
     """
     answer = services().suggestions.answer(db(), city_id=path.id, query=query)
-    if answer.encoded is None:  # encoded once per answer (as Flask encodes a dict): a cached answer is these bytes
-        answer.encoded = cast(Response, current_app.json.response(answer.body)).get_data()
-    return current_app.response_class(answer.encoded, mimetype="application/json")
+    # Encoded once per answer, as Flask encodes a returned dict: a cached answer is served as these bytes.
+    body = answer.encode(lambda doc: cast(Response, current_app.json.response(doc)).get_data())
+    return current_app.response_class(body, mimetype="application/json")
 
 
 @bp.get("/pairs/<int:a>/<int:b>", responses={200: PairExplanation, **ERRORS})
