@@ -49,7 +49,7 @@ def suggest(
     svc = app.extensions["twinning"]
     with Session(svc.engine) as session:
         c = crud.get_city(session, city_id=city_id(session, city, "CITY"))
-        result = svc.suggestions.answer(session, city_id=c.id, query=query, city=c).body
+        result = svc.suggestions.answer(lambda: session, city_id=c.id, query=query, city=c).body
     if as_json:
         out = {"city": {"id": c.id, "name": c.name, "country": c.country}, **result}
         click.echo(json.dumps(out, ensure_ascii=False, indent=2))

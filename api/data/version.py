@@ -22,6 +22,7 @@ import contextlib
 import os
 import re
 import threading
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -161,7 +162,7 @@ class VersionReader:
 
     :meth:`read` opens the thread's connection on first use (an unreachable database raises SQLAlchemy's error, as
     any query would); a connection that fails later (the database restarted) is closed and the read is made through
-    the caller's session instead, whose errors are the usual ones. Disposing the engine closes them all."""
+    the session ``db()`` gives instead, whose errors are the usual ones. Disposing the engine closes them all."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -171,7 +172,7 @@ class VersionReader:
         self._lock = threading.Lock()
         event.listen(engine, "engine_disposed", self._close_all)
 
-    def read(self, session: Session) -> int | None:
+    def read(self, db: Callable[[], Session]) -> int | None:
         if self._pid != os.getpid():  # a forked child: the parent's connections are not its own (never close them)
             with self._lock:
                 self._conns, self._pid = {}, os.getpid()
@@ -196,7 +197,7 @@ class VersionReader:
                 self._conns.pop(ident, None)
             with contextlib.suppress(self._errors):
                 conn.close()
-            return current(session)
+            return current(db())
         return int(row[0]) if row is not None else None
 
     def _close_all(self, _engine: Engine) -> None:

@@ -102,18 +102,22 @@ class SuggestionService:
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def answer(self, session: Session, *, city_id: int, query: SuggestionQuery, city: City | None = None) -> Answer:
+    def answer(
+        self, db: Callable[[], Session], *, city_id: int, query: SuggestionQuery, city: City | None = None
+    ) -> Answer:
         """Suggestions for the city ``city_id`` (``city``: its record when the caller has it): from this process's
         cache when the data has not changed since it was computed, else computed now. :class:`NotFound` (404) for
-        an unknown city."""
+        an unknown city. ``db`` gives the session to read with, asked for only when the cache cannot answer (a
+        request answered from the cache opens none)."""
         key = (city_id, query.k)
         data_version = None
         if self.cache_size > 0 and not query.filtered():
-            data_version = self._versions.read(session)  # read before anything the answer is made of
+            data_version = self._versions.read(db)  # read before anything the answer is made of
             if data_version is not None:
                 hit = self._get(key, data_version)
                 if hit is not None:
                     return hit
+        session = db()
         if city is None:
             city = crud.city_to_read(session, city_id=city_id)
         body, lapses = _compute(session, city=city, query=query, matchers=self.matchers, settings=self.settings)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlmodel import Session
 
 from api.data import crud, seeding, version
@@ -48,9 +48,17 @@ def _suggestions(app: Any, city: int, k: int = 10) -> dict[str, Any]:
     client, cache = app.test_client(), app.extensions["twinning"].suggestions
     first = client.get(f"/api/v1/cities/{city}/suggestions?k={k}")
     assert first.status_code == 200, first.get_json()
-    hits = cache.hits
+    hits, checkouts = cache.hits, []
+    pool = app.extensions["twinning"].engine.pool
+
+    def checkout(*_: Any) -> None:
+        checkouts.append(1)
+
+    event.listen(pool, "checkout", checkout)
     second = client.get(f"/api/v1/cities/{city}/suggestions?k={k}")
+    event.remove(pool, "checkout", checkout)
     assert cache.hits == hits + 1 and second.data == first.data and second.mimetype == "application/json"
+    assert checkouts == []  # a hit reads the version on its thread's own connection, and opens no session
     body = first.get_json()
     assert body["score_set"]["live"] is False
     return body

@@ -305,7 +305,7 @@ def suggestions(city_id: int) -> Any:
     if city is None:
         return _error(404, f"There is no city {city_id}.")
     k = min(max(request.args.get("k", 10, type=int) or 10, 1), 30)
-    result = services().suggestions.answer(db(), city_id=city_id, query=SuggestionQuery(k=k), city=city).body
+    result = services().suggestions.answer(db, city_id=city_id, query=SuggestionQuery(k=k), city=city).body
     items = result["data"]
     markers = [
         {

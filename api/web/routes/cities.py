@@ -149,7 +149,7 @@ def suggestions(path: CityPath, query: SuggestionQuery) -> Any:
     (``score_set.live`` is then true). By default at most a third of the list comes from one country, unless
     you filter by country.
     """
-    answer = services().suggestions.answer(db(), city_id=path.id, query=query)
+    answer = services().suggestions.answer(db, city_id=path.id, query=query)
     # Encoded once per answer, as Flask encodes a returned dict: a cached answer is served as these bytes.
     body = answer.encode(lambda doc: cast(Response, current_app.json.response(doc)).get_data())
     return current_app.response_class(body, mimetype="application/json")
