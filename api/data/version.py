@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from api.data.models import DataVersion
@@ -160,8 +161,8 @@ class VersionReader:
     the engine's pool (not counted in it): no pool checkout, pre-ping or reset per read — a few microseconds on
     SQLite, one round trip on PostgreSQL (its connection in autocommit, so it never idles in a transaction).
 
-    :meth:`read` opens the thread's connection on first use (an unreachable database raises SQLAlchemy's error, as
-    any query would); a connection that fails later (the database restarted) is closed and the read is made through
+    :meth:`read` opens the thread's connection on first use (an unreachable database raises SQLAlchemy's
+    ``OperationalError``, as any query would: 503); a connection that fails later (the database restarted) is closed and the read is made through
     the session ``db()`` gives instead, whose errors are the usual ones. Disposing the engine closes them all."""
 
     def __init__(self, engine: Engine) -> None:
@@ -179,7 +180,10 @@ class VersionReader:
         ident = threading.get_ident()
         conn = self._conns.get(ident)
         if conn is None:
-            conn = self._engine.raw_connection()
+            try:
+                conn = self._engine.raw_connection()
+            except self._errors as e:  # the pool hands the driver's error over unwrapped: wrap it as a query would
+                raise DBAPIError.instance(None, None, e, self._errors) from e
             conn.detach()
             if self._engine.dialect.name == "postgresql":
                 conn.dbapi_connection.autocommit = True  # type: ignore[union-attr]
