@@ -99,8 +99,8 @@ def writes_data(statement: str) -> bool:
     if head == "SELECT":  # the hot path
         return False
     first = _FIRST_WORD.match(statement)
-    if first is None:
-        return False
+    if first is None:  # a comment first, or something else unforeseen: a write unless there is nothing
+        return bool(statement.strip())
     word = first.group(1).upper()
     if word in _NO_WRITE:
         return False

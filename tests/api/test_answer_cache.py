@@ -198,6 +198,7 @@ def test_statements_that_write_answers_are_told_apart() -> None:
         "WITH x AS (DELETE FROM profile RETURNING 1) SELECT * FROM x",
         "MERGE INTO city USING t ON true WHEN MATCHED THEN DELETE",
         "UPDATE public.scoreset SET status = 'complete'",
+        "/* a comment first */ UPDATE city SET population = 1",
     ]
     reads = [
         "SELECT version FROM data_version WHERE id = 1",
