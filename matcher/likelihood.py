@@ -25,13 +25,12 @@ import datetime as _dt
 import hashlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import joblib
 import numpy as np
 import pandas as pd
 import scipy
-import scipy.sparse as sp
 import sklearn
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -41,19 +40,14 @@ from sklearn.preprocessing import StandardScaler
 
 from .graph import CityIndex, adjacency, pair_positions
 from .graph_stats import CountryMeta, GraphStats
-from .pair_features import STAGE1_FEATURES, Featurizer, Sources
+from .inner_folds import InnerFold, inner_batches, sample_queries
+from .pair_features import STAGE1_FEATURES, STAGE2_FEATURES, Featurizer, Sources
 from .rank import top_k_rows
+from .shortlist import graph_quota, masked_take, size_quota, top_columns
+from .size_prior import BlendFit, SizePrior, size_weight
 from .transfer_features import grouped_fold_assignment, lookup_pairs
 
-ARTIFACT_FORMAT = 2  # bumped when a saved model of an older layout can no longer be loaded
-
-
-class _InnerFold(NamedTuple):
-    """Features on the graph without one edge fold (``fz``), the held-out edges and their endpoints."""
-
-    fz: Featurizer
-    held: sp.csr_matrix
-    sources: np.ndarray
+ARTIFACT_FORMAT = 3  # bumped when a saved model of an older layout can no longer be loaded
 
 
 class PartnershipLikelihood(BaseEstimator):
@@ -70,6 +64,14 @@ class PartnershipLikelihood(BaseEstimator):
         graph_candidates: extra shortlist slots for the cities with the highest
             Adamic-Adar score (shared partners) that stage 1 left out; unused
             slots go to the next cities by stage-1 score (0: no such quota).
+        size_candidates: extra shortlist slots for the best cities by the size prior
+            :func:`~matcher.transfer_features.size_prior_order` (population and the
+            two countries' propensities to twin) that are not yet shortlisted: big
+            cities of a country pair without known partnerships reach the re-ranker
+            (0: no such quota).
+        blend_sources: at most this many inner-fold (fold, source) queries that
+            stage 2 did not train on fit the size-prior blend
+            (:mod:`matcher.size_prior`; 0: no blend).
         neg_per_source: expected number of shortlist negatives per source kept
             for training stage 2 (the rest are subsampled away and the
             probabilities are odds-corrected for the subsampling).
@@ -103,6 +105,8 @@ class PartnershipLikelihood(BaseEstimator):
         cold_candidates: int = 100,
         cold_max_degree: int = 1,
         graph_candidates: int = 100,
+        size_candidates: int = 50,
+        blend_sources: int = 400,
         neg_per_source: int = 60,
         stage2_sources: int | None = 8000,
         country_pair_folds: float = 0.25,
@@ -121,6 +125,8 @@ class PartnershipLikelihood(BaseEstimator):
         self.cold_candidates = cold_candidates
         self.cold_max_degree = cold_max_degree
         self.graph_candidates = graph_candidates
+        self.size_candidates = size_candidates
+        self.blend_sources = blend_sources
         self.neg_per_source = neg_per_source
         self.stage2_sources = stage2_sources
         self.country_pair_folds = country_pair_folds
@@ -141,7 +147,9 @@ class PartnershipLikelihood(BaseEstimator):
         self._index_gazetteer(cities, pairs)
         folds = self._inner_folds(rng)
         self._fit_stage1(*self._stage1_examples(folds, rng))
-        self._fit_stage2(*self._stage2_examples(folds, rng))
+        stage2_queries = sample_queries(folds, rng, self.stage2_sources)
+        self._fit_stage2(*self._stage2_examples(folds, stage2_queries, rng))
+        self.size_prior_ = self._fit_size_prior(folds, stage2_queries, rng)
         self.featurizer_ = self._featurizer(GraphStats.build(self.index_, self.edges_))  # serving: full TRAIN graph
         self.metadata_ = self._metadata(started)
         return self
@@ -153,7 +161,7 @@ class PartnershipLikelihood(BaseEstimator):
         self.country_meta_ = CountryMeta.build(cities, self.index_)
         self.geonameids_ = self.index_.geonameids
 
-    def _inner_folds(self, rng: np.random.Generator) -> list[_InnerFold]:
+    def _inner_folds(self, rng: np.random.Generator) -> list[InnerFold]:
         """Split the TRAIN edges into folds; each fold's features come from the other folds only."""
         n_folds = int(max(2, self.inner_folds))
         fold_of = rng.permutation(len(self.edges_)) % n_folds
@@ -164,27 +172,15 @@ class PartnershipLikelihood(BaseEstimator):
         for j in range(n_folds):
             fz = self._featurizer(GraphStats.build(self.index_, self.edges_[fold_of != j]))
             held_edges = self.edges_[fold_of == j]
-            folds.append(_InnerFold(fz, adjacency(self.index_.n, held_edges), np.unique(held_edges.ravel())))
+            folds.append(InnerFold(fz, adjacency(self.index_.n, held_edges), np.unique(held_edges.ravel())))
         return folds
 
     def _batches(
-        self, folds: list[_InnerFold], rng: np.random.Generator | None = None, limit: int | None = None
-    ) -> Iterator[tuple[_InnerFold, np.ndarray, Sources]]:
-        """Batches of (fold, source rows); with ``limit``, a uniform sample of at most that many (fold, source)."""
-        keep: list[np.ndarray] = [f.sources for f in folds]
-        total = sum(len(k) for k in keep)
-        if limit is not None and rng is not None and total > limit:
-            chosen = np.zeros(total, bool)
-            chosen[rng.choice(total, int(limit), replace=False)] = True
-            bounds = np.cumsum([0] + [len(k) for k in keep])
-            keep = [k[chosen[bounds[i] : bounds[i + 1]]] for i, k in enumerate(keep)]
-        for fold, sources in zip(folds, keep, strict=True):
-            for start in range(0, len(sources), self.batch_size):
-                rows = sources[start : start + self.batch_size]
-                yield fold, rows, fold.fz.sources(rows)
-            fold.fz.release()  # this fold's cached tables are not needed again
+        self, folds: list[InnerFold], keep: list[np.ndarray] | None = None
+    ) -> Iterator[tuple[InnerFold, np.ndarray, Sources]]:
+        return inner_batches(folds, self.batch_size, keep)
 
-    def _stage1_examples(self, folds: list[_InnerFold], rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
+    def _stage1_examples(self, folds: list[InnerFold], rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
         """Stage 1 training set: held-out edges (positives) and uniformly drawn cities (negatives)."""
         xs, ys = [], []
         r, n = int(self.stage1_negatives), self.index_.n
@@ -212,14 +208,18 @@ class PartnershipLikelihood(BaseEstimator):
         """The stage-1 weights on raw features, indexed by feature name."""
         return pd.Series(self.stage1_weights_, name="weight").reindex(list(STAGE1_FEATURES))
 
-    def _stage2_examples(self, folds: list[_InnerFold], rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
+    def _stage2_examples(
+        self, folds: list[InnerFold], queries: list[np.ndarray], rng: np.random.Generator
+    ) -> tuple[pd.DataFrame, np.ndarray]:
         """Stage 2 training set: every shortlisted held-out partner, and a subsample of the other shortlisted cities."""
         k = self._shortlist_size()
-        self.keep_rate_ = min(1.0, self.neg_per_source / max(k + self.graph_candidates + self.cold_candidates, 1))
+        self.keep_rate_ = min(
+            1.0, self.neg_per_source / max(k + self.graph_candidates + self.cold_candidates + self.size_candidates, 1)
+        )
         xs, ys = [], []
         n_pos = n_hit = 0
         self.n_stage2_queries_ = 0
-        for fold, rows, src in self._batches(folds, rng, self.stage2_sources):
+        for fold, rows, src in self._batches(folds, queries):
             self.n_stage2_queries_ += len(rows)
             top, s1, rank = self._shortlist(fold.fz, src)
             qi = np.repeat(np.arange(len(rows)), top.shape[1])
@@ -232,6 +232,29 @@ class PartnershipLikelihood(BaseEstimator):
             ys.append(y[sel].astype(int))
         self.stage1_recall_ = n_hit / max(n_pos, 1)
         return pd.concat(xs, ignore_index=True), np.concatenate(ys)
+
+    def _fit_size_prior(
+        self, folds: list[InnerFold], stage2_queries: list[np.ndarray], rng: np.random.Generator
+    ) -> SizePrior:
+        """Choose the size-prior blend on inner-fold queries that stage 2 did not train on (:class:`BlendFit`)."""
+        if self.blend_sources <= 0:
+            return SizePrior()
+        fit = BlendFit(self.index_)
+        # big sources are few and the prior matters most for them: they are drawn more often (by their size
+        # weight), and each partner counts 1 / weight, so the MRRs stay those of uniformly drawn queries
+        weight = size_weight(self.index_.population)
+        keep = sample_queries(folds, rng, self.blend_sources, stage2_queries, weight)
+        for f, rows, src in self._batches(folds, keep):
+            s = f.fz.stage1_matrix(src, self.stage1_weights_, self.stage1_intercept_)
+            top, ts, rank = self._shortlist(f.fz, src, s)
+            p, out = self._unblended(src, s, top, ts, rank, f.fz)
+            held, adj = f.held[rows].tocoo(), src.adj.tocoo()
+            ex_rows = np.concatenate([adj.row, np.arange(len(rows))])
+            ex_cols = np.concatenate([adj.col, rows])
+            positives = (held.row, held.col, 1.0 / weight[rows[held.row]])
+            fit.add(f.fz.stats, src.country, src.population, p.sum(axis=1), out, positives, (ex_rows, ex_cols))
+        self.blend_mrr_ = fit.mrr()
+        return fit.best()
 
     def _fit_stage2(self, x2: pd.DataFrame, y2: np.ndarray) -> None:
         self.booster_ = HistGradientBoostingClassifier(
@@ -309,12 +332,12 @@ class PartnershipLikelihood(BaseEstimator):
             lo_cols, hi_cols = fz.column_split(self.cold_max_degree)
             cand = np.concatenate(
                 [
-                    _top_columns(s, hi_cols, k, ex_rows, ex_cols),
-                    _top_columns(s, lo_cols, k + cold, ex_rows, ex_cols, other=hi_cols),
+                    top_columns(s, hi_cols, k, ex_rows, ex_cols),
+                    top_columns(s, lo_cols, k + cold, ex_rows, ex_cols, other=hi_cols),
                 ],
                 axis=1,
             )
-            cs = _masked_take(s, cand, ex_rows, ex_cols)
+            cs = masked_take(s, cand, ex_rows, ex_cols)
             order = np.argsort(-cs, axis=1, kind="stable")
             cand = np.take_along_axis(cand, order, axis=1)
             pos = np.broadcast_to(np.arange(cand.shape[1]), cand.shape)
@@ -324,7 +347,9 @@ class PartnershipLikelihood(BaseEstimator):
         else:
             top = top_k_rows(s, k, skip_cells=(ex_rows, ex_cols))
         if g > 0:
-            top = self._graph_quota(fz, src, s, top, k0, g, ex_rows * s.shape[1] + ex_cols)
+            top = graph_quota(fz, src, s, top, k0, g, ex_rows * s.shape[1] + ex_cols)
+        if self.size_candidates > 0:
+            top = size_quota(fz, src, top, int(self.size_candidates), ex_rows * s.shape[1] + ex_cols)
         ts = np.take_along_axis(s, top, axis=1).astype(np.float64)
         order = np.argsort(-ts, axis=1, kind="stable")
         top = np.take_along_axis(top, order, axis=1)
@@ -332,48 +357,20 @@ class PartnershipLikelihood(BaseEstimator):
         rank = np.broadcast_to(np.arange(top.shape[1], dtype=float), top.shape)
         return top, ts, np.array(rank)
 
-    @staticmethod
-    def _graph_quota(
-        fz: Featurizer, src: Sources, s: np.ndarray, top: np.ndarray, k0: int, g: int, ex_keys: np.ndarray
-    ) -> np.ndarray:
-        """Replace the filler slots ``k0 .. k0+g`` of ``top`` (the next cities by stage-1 score) by the cities with
-        the highest Adamic-Adar score that are not yet shortlisted (then the filler, in stage-1 order)."""
-        m, n = s.shape
-        best, cold = top[:, : k0 + g], top[:, k0 + g :]  # the stage-1 best, then the cold quota (if any)
-        order = np.argsort(-np.take_along_axis(s, best, axis=1), axis=1, kind="stable")
-        best = np.take_along_axis(best, order, axis=1)  # stage-1 order: filler = positions k0 .. k0+g
-        fill = best[:, k0:]
-        base = np.concatenate([best[:, :k0], cold], axis=1)
-        aa = sp.csr_matrix(src.adj @ fz.stats.aa_adj.T)
-        rows = np.repeat(np.arange(m), np.diff(aa.indptr)).astype(np.int64)
-        cols, vals = aa.indices.astype(np.int64), aa.data
-        keys = rows * n + cols
-        ok = ~np.isin(keys, ex_keys) & ~np.isin(keys, (np.arange(m)[:, None] * n + base).ravel())
-        rows, cols, vals = rows[ok], cols[ok], vals[ok]
-        o = np.lexsort((-s[rows, cols], -vals, rows))
-        rows, cols = rows[o], cols[o]
-        start = np.searchsorted(rows, np.arange(m))
-        pos = np.arange(len(rows)) - start[rows]
-        keep = pos < g
-        graph = np.full((m, g), -1, np.int64)
-        graph[rows[keep], pos[keep]] = cols[keep]
-        dup = np.isin(np.arange(m)[:, None] * n + fill, (np.arange(m)[:, None] * n + graph)[graph >= 0])
-        extra = np.concatenate([graph, fill], axis=1)
-        valid = np.concatenate([graph >= 0, ~dup], axis=1)
-        pick = np.argsort(~valid, axis=1, kind="stable")[:, :g]
-        return np.concatenate([base, np.take_along_axis(extra, pick, axis=1)], axis=1)
-
-    # -------------------------------------------------------------- scoring
-    def _score(self, src: Sources) -> np.ndarray:
-        fz = self.featurizer_
-        s = fz.stage1_matrix(src, self.stage1_weights_, self.stage1_intercept_)
-        top, ts, rank = self._shortlist(fz, src, s)
+    def _booster_p(self, fz: Featurizer, src: Sources, top: np.ndarray, ts: np.ndarray, rank: np.ndarray) -> np.ndarray:
+        """``(m, k)`` odds-corrected re-ranker probabilities of the shortlist ``top``."""
         m, kk = top.shape
         qi = np.repeat(np.arange(m), kk)
         p = self.booster_.predict_proba(fz.stage2_frame(src, qi, top.ravel(), ts.ravel(), rank.ravel()))[:, 1]
         # undo the negative subsampling: odds_true = odds_sampled * keep_rate
         odds = p / np.maximum(1.0 - p, 1e-12) * self.keep_rate_
-        p = (odds / (1.0 + odds)).reshape(m, kk)
+        return np.nan_to_num((odds / (1.0 + odds)).reshape(m, kk), nan=0.0)
+
+    def _unblended(
+        self, src: Sources, s: np.ndarray, top: np.ndarray, ts: np.ndarray, rank: np.ndarray, fz: Featurizer
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The shortlist's probabilities ``p`` and the ``(m, n)`` scores before the size prior (reuses ``s``)."""
+        p = self._booster_p(fz, src, top, ts, rank)
         # tiny stage-1 tie-breaker keeps equal booster outputs ordered
         p = p * (1.0 - 1e-6) + 1e-6 * _sigmoid(ts)
         # everything outside the shortlist: stage-1 order, strictly below the shortlist (float32, in place:
@@ -384,8 +381,18 @@ class PartnershipLikelihood(BaseEstimator):
         out -= out.max(axis=1, keepdims=True)
         np.exp(out, out=out)
         out *= (0.999 * floor).astype(np.float32)
-        np.put_along_axis(out, top, np.clip(np.nan_to_num(p, nan=0.0), 0.0, 1.0).astype(np.float32), axis=1)
-        return out
+        np.put_along_axis(out, top, np.clip(p, 0.0, 1.0).astype(np.float32), axis=1)
+        return p, out
+
+    def _score(self, src: Sources) -> np.ndarray:
+        fz = self.featurizer_
+        s = fz.stage1_matrix(src, self.stage1_weights_, self.stage1_intercept_)
+        top, ts, rank = self._shortlist(fz, src, s)
+        p, out = self._unblended(src, s, top, ts, rank, fz)
+        if not self.size_prior_.active:
+            return out
+        log_prior = self.size_prior_.log_prior(self.index_, fz.stats, src.country)
+        return self.size_prior_.blend(log_prior, src.population, p.sum(axis=1), out)
 
     def score_sources(self, geonameids: Sequence[int]) -> np.ndarray:
         """Partner likelihood of every gazetteer city for each source, ``(m, n)`` in [0, 1].
@@ -427,8 +434,15 @@ class PartnershipLikelihood(BaseEstimator):
     def __setstate__(self, state: dict) -> None:
         if "index_" in state and "stage1_weights_" not in state:
             raise ValueError("a PartnershipLikelihood saved by an older matcher version: train the model again")
+        booster = state.get("booster_")
+        names = getattr(booster, "feature_names_in_", None)
+        if names is not None and tuple(names) != STAGE2_FEATURES:
+            raise ValueError("a PartnershipLikelihood with other re-ranking features (an older matcher): train again")
         # parameters added after an artifact was saved take the value that reproduces its behaviour
         state.setdefault("graph_candidates", 0)
+        state.setdefault("size_candidates", 0)
+        state.setdefault("blend_sources", 0)
+        state.setdefault("size_prior_", SizePrior())
         state.setdefault("stage2_sources", None)
         state.setdefault("country_pair_folds", 0.0)
         state.setdefault("place_folds", 0.0)
@@ -448,34 +462,6 @@ class PartnershipLikelihood(BaseEstimator):
         if not isinstance(model, cls):
             raise TypeError(f"{path} does not contain a {cls.__name__}")
         return model
-
-
-def _top_columns(
-    s: np.ndarray, cols: np.ndarray, k: int, ex_rows: np.ndarray, ex_cols: np.ndarray, other: np.ndarray | None = None
-) -> np.ndarray:
-    """Per row of ``s``, the (unordered) ``k`` best of the columns ``cols`` (``other`` = the remaining columns,
-    if ``cols`` is most of them: they are skipped in place instead of gathering ``cols``); excluded (row, column)
-    cells rank last."""
-    if other is not None:
-        return top_k_rows(s, min(k, len(cols)), skip_cols=other, skip_cells=(ex_rows, ex_cols))
-    where = np.full(s.shape[1], -1, np.int64)
-    where[cols] = np.arange(len(cols))
-    hit = where[ex_cols] >= 0
-    sub = s[:, cols]
-    k = min(k, sub.shape[1])
-    if k <= 0:
-        return np.zeros((s.shape[0], 0), np.int64)
-    return np.asarray(cols, np.int64)[top_k_rows(sub, k, skip_cells=(ex_rows[hit], where[ex_cols[hit]]))]
-
-
-def _masked_take(s: np.ndarray, cols: np.ndarray, ex_rows: np.ndarray, ex_cols: np.ndarray) -> np.ndarray:
-    """``s`` at ``cols`` (per row), with excluded (row, column) cells at -inf."""
-    out = np.take_along_axis(s, cols, axis=1).astype(np.float64)
-    if len(ex_rows):
-        n = s.shape[1]
-        bad = np.isin(np.arange(len(cols))[:, None] * n + cols, ex_rows * n + ex_cols)
-        out[bad] = -np.inf
-    return out
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -83,6 +83,11 @@ class Batch:
         return np.asarray(self.src.adj.sum(axis=1)).ravel()
 
     @cached_property
+    def partner_log_pop(self) -> np.ndarray:
+        """``(m,)`` mean log population of each source's partners (NaN without partners)."""
+        return _mean_over(self.src.adj, self.fz.log_pop, self.degree)
+
+    @cached_property
     def common(self) -> sp.csr_matrix:
         """``(m, n)``: common neighbours of each source and every city."""
         return sp.csr_matrix(self.src.adj @ self.s.adj)
@@ -281,7 +286,19 @@ STAGE2: tuple[tuple[str, Callable[[Pairs], np.ndarray]], ...] = (
     ("same_admin1", lambda p: ((p.src.admin1[p.qi] == p.index.admin1[p.cand]) & (p.ca == p.cc)).astype(float)),
     ("log_deg_rank_cand", lambda p: np.log(p.s.deg_rank[p.cand])),
     ("log_country_size_cand", lambda p: np.log(p.index.country_size[p.cand])),
+    # size assortativity as each place shows it: how big its partners are, against the other's size
+    ("src_partner_log_pop", lambda p: p.b.partner_log_pop[p.qi]),
+    ("cand_log_pop_vs_src_partners", lambda p: p.fz.log_pop[p.cand] - p.b.partner_log_pop[p.qi]),
+    ("src_log_pop_vs_cand_partners", lambda p: np.log1p(p.src.population[p.qi]) - p.fz.partner_log_pop[p.cand]),
 )
+
+
+def _mean_over(adj: sp.spmatrix, values: np.ndarray, degree: np.ndarray) -> np.ndarray:
+    """Row means of ``values`` over the partners in ``adj`` (NaN for a row without partners)."""
+    total = np.asarray(adj @ values, float).ravel()
+    deg = np.asarray(degree, float)
+    return np.divide(total, deg, out=np.full(len(total), np.nan), where=deg > 0)
+
 
 STAGE1_FEATURES: tuple[str, ...] = tuple(f.name for f in STAGE1)
 STAGE2_FEATURES: tuple[str, ...] = STAGE1_FEATURES + tuple(name for name, _ in STAGE2)
@@ -317,6 +334,7 @@ class Featurizer:
         self._table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._split: tuple[int, np.ndarray, np.ndarray] | None = None
         self._linked: np.ndarray | None = None
+        self.size_orders: dict[tuple[int, int], np.ndarray] = {}  # see transfer_features.size_prior_order
 
     # -- sources ---------------------------------------------------------- #
     def sources(self, rows: np.ndarray) -> Sources:
@@ -432,9 +450,15 @@ class Featurizer:
             self._linked = np.flatnonzero(self.stats.degree > 0)
         return self._linked
 
+    @cached_property
+    def partner_log_pop(self) -> np.ndarray:
+        """``(n,)`` mean log population of every city's partners (NaN without partners)."""
+        return _mean_over(self.stats.adj, self.log_pop, self.stats.degree)
+
     def release(self) -> None:
         """Drop the cached per-weight tables (they are rebuilt on the next use)."""
         self._table_key, self._table = None, None
+        self.size_orders.clear()
 
     def column_split(self, max_degree: int) -> tuple[np.ndarray, np.ndarray]:
         """Columns (cities) with at most ``max_degree`` partners, and the others (cached)."""

@@ -92,6 +92,21 @@ def log_gravity(f: Featurizer) -> np.ndarray:
     return np.log1p(np.multiply.outer(d, d) / total)
 
 
+def size_prior_order(f: Featurizer, country: int, length: int) -> np.ndarray:
+    """The ``length`` cities with the highest size prior for a source in ``country``, best first: log population
+    plus :func:`log_gravity` of the two countries (big cities of countries that twin much, whether or not the
+    country pair has a known partnership). Cached per source country on the featurizer until ``release``."""
+    key = (int(country), int(length))
+    order = f.size_orders.get(key)
+    if order is None:
+        prior = f.log_pop + log_gravity(f)[int(country)][f.index.country]
+        length = min(int(length), len(prior))
+        part = np.argpartition(-prior, length - 1)[:length]
+        order = part[np.argsort(-prior[part], kind="stable")]
+        f.size_orders[key] = order
+    return order
+
+
 def continent_ratio_without_pair(f: Featurizer) -> np.ndarray:
     """``(C, C)`` log of observed over expected pairs between the continents of two countries, leaving out the
     pairs of the two countries themselves (smoothed by one pair): a prior for a country pair that does not depend

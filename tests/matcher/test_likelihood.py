@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -229,7 +230,7 @@ def test_stage2_sources_cap_is_honoured(data, model: PartnershipLikelihood) -> N
 def test_graph_quota_adds_shared_partner_cities_to_the_shortlist(data) -> None:  # type: ignore[no-untyped-def]
     cities, train, _ = data
     params = {**SMALL, "n_candidates": 15, "cold_candidates": 5, "max_iter": 10}
-    m = PartnershipLikelihood(**params, graph_candidates=10, random_state=0).fit(cities, train)
+    m = PartnershipLikelihood(**params, graph_candidates=10, size_candidates=0, random_state=0).fit(cities, train)
     assert m.get_params()["graph_candidates"] == 10
     fz = m.featurizer_
     rows = np.flatnonzero(fz.stats.degree >= 2)[:20]
@@ -247,13 +248,70 @@ def test_graph_quota_adds_shared_partner_cities_to_the_shortlist(data) -> None: 
         assert np.all(np.diff(ts[q]) <= 0)  # sorted by stage-1 score
 
 
+def test_size_quota_adds_the_best_cities_of_the_size_prior_to_the_shortlist(data) -> None:  # type: ignore[no-untyped-def]
+    from matcher.transfer_features import size_prior_order
+
+    cities, train, _ = data
+    params = {**SMALL, "n_candidates": 15, "cold_candidates": 5, "graph_candidates": 0, "max_iter": 10}
+    m = PartnershipLikelihood(**params, size_candidates=6, random_state=0).fit(cities, train)
+    fz = m.featurizer_
+    rows = np.flatnonzero(fz.stats.degree >= 1)[:20]
+    src = fz.sources(rows)
+    top, _, _ = m._shortlist(fz, src)
+    assert top.shape == (len(rows), 15 + 5 + 6)
+    base = PartnershipLikelihood(**params, size_candidates=0, random_state=0).fit(cities, train)
+    without, _, _ = base._shortlist(base.featurizer_, base.featurizer_.sources(rows))
+    for q, r in enumerate(rows):
+        assert len(set(top[q].tolist())) == top.shape[1]  # no duplicates
+        assert r not in top[q] and not set(src.adj[q].indices) & set(top[q].tolist())  # self, partners excluded
+        added = set(top[q].tolist()) - set(without[q].tolist())
+        # what was added: the first six of the size prior's order that were neither shortlisted nor excluded
+        order = [
+            c
+            for c in size_prior_order(fz, int(src.country[q]), fz.index.n).tolist()
+            if c not in set(without[q].tolist()) | set(src.adj[q].indices.tolist()) | {int(r)}
+        ]
+        assert added == set(order[:6])
+
+
+def test_an_active_size_prior_changes_the_scores_by_its_blend(model: PartnershipLikelihood) -> None:
+    from matcher.size_prior import SizePrior
+
+    ids = [int(g) for g in model.geonameids_[:4]]
+    off = copy.copy(model)
+    off.size_prior_ = SizePrior()
+    on = copy.copy(model)
+    on.size_prior_ = SizePrior(beta=1.0, t0=0.0, t1=0.0)  # λ = 0.5 for every source
+    a, b = off.score_sources(ids), on.score_sources(ids)
+    assert a.min() >= 0.0 and b.max() <= 1.0
+    fz = model.featurizer_
+    src = fz.sources(model.index_.positions(ids))
+    prior = np.exp(on.size_prior_.log_prior(model.index_, fz.stats, src.country))
+    # (1 - λ) · unblended + λ · Σp · prior: where the prior is 0 (at home) half the model's score, elsewhere more
+    home = prior == 0
+    assert home.any() and (~home).any()
+    assert np.allclose(b[home], 0.5 * a[home], rtol=1e-4, atol=1e-12)
+    assert np.all(b[~home] > 0.5 * a[~home])
+
+
 def test_artifact_saved_before_the_new_parameters_still_scores(model: PartnershipLikelihood, data) -> None:  # type: ignore[no-untyped-def]
     import pickle
 
     # an artifact saved before these parameters: the defaults that reproduce it (the fold shares only shape the fit)
-    model = PartnershipLikelihood(**{**model.get_params(), "graph_candidates": 0}).fit(data[0], data[1])
+    params = {**model.get_params(), "graph_candidates": 0, "size_candidates": 0, "blend_sources": 0}
+    model = PartnershipLikelihood(**params).fit(data[0], data[1])
+    assert not model.size_prior_.active
     state = model.__getstate__()
-    for name in ("graph_candidates", "stage2_sources", "n_stage2_queries_", "country_pair_folds", "place_folds"):
+    for name in (
+        "graph_candidates",
+        "stage2_sources",
+        "n_stage2_queries_",
+        "country_pair_folds",
+        "place_folds",
+        "size_candidates",
+        "blend_sources",
+        "size_prior_",
+    ):
         state.pop(name, None)
     old = PartnershipLikelihood.__new__(PartnershipLikelihood)
     old.__setstate__(state)
@@ -261,4 +319,5 @@ def test_artifact_saved_before_the_new_parameters_still_scores(model: Partnershi
     assert np.array_equal(old.score_sources(ids), model.score_sources(ids))
     assert old.get_params()["graph_candidates"] == 0 and old.get_params()["stage2_sources"] is None
     assert old.get_params()["country_pair_folds"] == 0.0 == old.get_params()["place_folds"]
+    assert old.get_params()["size_candidates"] == 0 == old.get_params()["blend_sources"]
     pickle.loads(pickle.dumps(old))
