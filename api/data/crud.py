@@ -23,7 +23,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from api.data import version
+from api.data import prefixes, version
 from api.data.models import (
     CUSTOM_ID_START,
     NAME_ALTERNATE,
@@ -112,6 +112,7 @@ def search_cities(
     page: int = 1,
     per_page: int = 20,
     script: str | None = None,
+    stored_prefixes: bool = True,
 ) -> CitySearch:
     """Filter and page the cities; with ``q``, search every name of every city (GeoNames name, alternate names in
     any script, later words of the name), accent- and case-insensitive (:func:`api.data.text.fold`).
@@ -120,8 +121,74 @@ def search_cities(
     with it; larger places first within each; then id. One range scan of the ``cityname`` key index
     (``key >= :q AND key < :q || U+10FFFF``), which SQLite and PostgreSQL ("C" collation) both serve.
     ``script`` (ISO 15924, e.g. ``Hani``) asks for each city's name in that script (``in_script``); a query written
-    in another script than Latin asks for its own script instead."""
+    in another script than Latin asks for its own script instead.
+
+    A short query that many places match, without filters, reads its page from the stored first pages
+    (:mod:`api.data.prefixes`; ``stored_prefixes=False`` always runs the full query): the same answer."""
     needle = fold(q) if q else ""
+    page_rows: tuple[list[City], int] | None = None
+    if stored_prefixes and needle and country is None and geonameid is None and has_profile is None:
+        page_rows = _stored_page(session, needle=needle, page=page, per_page=per_page)
+    if page_rows is None:
+        page_rows = _full_page(
+            session,
+            needle=needle,
+            country=country,
+            geonameid=geonameid,
+            has_profile=has_profile,
+            page=page,
+            per_page=per_page,
+        )
+    rows, count = page_rows
+    result = CitySearch(rows, count)
+    if needle and rows:
+        ids = [c.id for c in rows]
+        names = session.exec(
+            select(CityName.city_id, CityName.key, CityName.name, CityName.kind).where(
+                col(CityName.city_id).in_(ids), col(CityName.key) >= needle, col(CityName.key) < needle + KEY_END
+            )
+        ).all()
+        best: dict[int, tuple[tuple[int, int, int], str]] = {}
+        for city_id, key, name, kind in names:
+            rank_key = (0 if key == needle and kind < NAME_WORD else 1 if kind < NAME_WORD else 2, kind, len(name))
+            if city_id not in best or rank_key < best[city_id][0]:
+                best[city_id] = (rank_key, name)
+        result.matched = {i: best[i][1] for i in ids if i in best}
+        written = script_of(q or "")
+        if written not in ("", "Latn"):  # a query in another script than Latin asks for that script
+            script = written
+    if script and rows:
+        result.in_script = names_in_script(session, ids=[c.id for c in rows], script=script, prefer=result.matched)
+    return result
+
+
+def _stored_page(session: Session, *, needle: str, page: int, per_page: int) -> tuple[list[City], int] | None:
+    """The page from the stored first pages of a short prefix, or None when they do not hold it."""
+    stored = prefixes.lookup(session, needle=needle)
+    if stored is None:
+        return None
+    total, ids = stored
+    start = (page - 1) * per_page
+    if start + per_page > len(ids) and len(ids) < total:  # past the stored ids: the full query
+        return None
+    wanted = ids[start : start + per_page]
+    by_id = {c.id: c for c in session.exec(select(City).where(col(City.id).in_(wanted))).all()} if wanted else {}
+    if len(by_id) != len(wanted):  # a city gone since (no write path deletes one): the full query
+        return None
+    return [by_id[i] for i in wanted], total
+
+
+def _full_page(
+    session: Session,
+    *,
+    needle: str,
+    country: str | None,
+    geonameid: int | None,
+    has_profile: bool | None,
+    page: int,
+    per_page: int,
+) -> tuple[list[City], int]:
+    """The page and the total of the full search: one range scan of the ``cityname`` key index."""
     stmt: Any = sa_select(City)  # rows are (City, total) tuples below
     tier: Any = None
     if needle:
@@ -156,26 +223,7 @@ def search_cities(
         count = int(found[0][-1])
     else:  # past the last page (or nothing at all): count on its own
         count = session.exec(select(func.count()).select_from(stmt.subquery())).one() if page > 1 else 0
-    result = CitySearch(rows, int(count))
-    if needle and rows:
-        ids = [c.id for c in rows]
-        names = session.exec(
-            select(CityName.city_id, CityName.key, CityName.name, CityName.kind).where(
-                col(CityName.city_id).in_(ids), col(CityName.key) >= needle, col(CityName.key) < needle + KEY_END
-            )
-        ).all()
-        best: dict[int, tuple[tuple[int, int, int], str]] = {}
-        for city_id, key, name, kind in names:
-            rank_key = (0 if key == needle and kind < NAME_WORD else 1 if kind < NAME_WORD else 2, kind, len(name))
-            if city_id not in best or rank_key < best[city_id][0]:
-                best[city_id] = (rank_key, name)
-        result.matched = {i: best[i][1] for i in ids if i in best}
-        written = script_of(q or "")
-        if written not in ("", "Latn"):  # a query in another script than Latin asks for that script
-            script = written
-    if script and rows:
-        result.in_script = names_in_script(session, ids=[c.id for c in rows], script=script, prefer=result.matched)
-    return result
+    return rows, int(count)
 
 
 def names_in_script(session: Session, *, ids: Sequence[int], script: str, prefer: dict[int, str]) -> dict[int, str]:
@@ -296,7 +344,9 @@ def update_city(session: Session, *, city: City, data: CityUpdate) -> City:
         setattr(city, key, value)
     if "name" in changes and data.name:
         city.search_name = fold(data.name)
-        index_main_name(session, city=city)
+        index_main_name(session, city=city)  # refreshes the stored prefixes of its keys, old and new
+    elif changes.get("population") is not None:  # its place in every search it is found by
+        refresh_prefixes(session, keys=city_keys(session, city_id=city.id))
     city.updated_at = utcnow()
     session.add(city)
     session.commit()
@@ -307,12 +357,29 @@ def index_main_name(session: Session, *, city: City) -> None:
     """(Re-)index a city's own name and its later words (kinds 0 and 2); its alternate names stay."""
     rows = name_entries(city.id, [], main=city.name)
     keys = [r[1] for r in rows]
+    before = city_keys(session, city_id=city.id)
     session.execute(
         delete(CityName).where(
             col(CityName.city_id) == city.id, or_(col(CityName.kind) != NAME_ALTERNATE, col(CityName.key).in_(keys))
         )
     )
     session.add_all(CityName(city_id=c, key=k, name=n, kind=kind, script=sc) for c, k, n, kind, sc in rows)
+    session.flush()
+    refresh_prefixes(session, keys=before | city_keys(session, city_id=city.id))
+
+
+def city_keys(session: Session, *, city_id: int) -> set[str]:
+    """Every search key of a city."""
+    return set(session.exec(select(CityName.key).where(CityName.city_id == city_id)).all())
+
+
+def refresh_prefixes(session: Session, *, keys: set[str]) -> None:
+    """Recompute the stored first pages (:mod:`api.data.prefixes`) of every prefix of ``keys`` that has one, with
+    the full query, after a write changed the names or the population of a city with these keys (in the write's
+    transaction: the pages change when it commits). ~100 ms for a one-letter prefix of cities1000."""
+    for prefix in prefixes.stored_among(session, prefixes=prefixes.prefixes_of(keys)):
+        found = search_cities(session, q=prefix, per_page=prefixes.TOP, stored_prefixes=False)
+        prefixes.store(session, prefix=prefix, total=found.count, city_ids=[c.id for c in found.cities])
 
 
 # ---------------------------------------------------------------- profiles
