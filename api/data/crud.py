@@ -68,17 +68,22 @@ def city_public(city: City, *, countries: dict[str, str] | None = None, has_prof
 
 
 def cities_public(session: Session, *, cities: Sequence[City]) -> list[CityPublic]:
-    codes = {c.country for c in cities}
-    countries = (
-        {c.code: c.name for c in session.exec(select(Country).where(col(Country.code).in_(codes))).all()}
-        if codes
-        else {}
-    )
-    ids = [c.id for c in cities]
-    with_profile = (
-        set(session.exec(select(Profile.city_id).where(col(Profile.city_id).in_(ids))).all()) if ids else set()
-    )
+    if not cities:
+        return []
+    conn = session.connection()
+    countries = dict(conn.execute(_public_stmts()[0], {"codes": sorted({c.country for c in cities})}).all())
+    with_profile = {r[0] for r in conn.execute(_public_stmts()[1], {"ids": [c.id for c in cities]})}
     return [city_public(c, countries=countries, has_profile=c.id in with_profile) for c in cities]
+
+
+@cache
+def _public_stmts() -> tuple[Any, Any]:
+    """Core statements (built once) for :func:`cities_public`: country names by code, and which ids have a profile."""
+    country, profile = Country.__table__, Profile.__table__  # type: ignore[attr-defined]
+    return (
+        sa_select(country.c.code, country.c.name).where(country.c.code.in_(bindparam("codes", expanding=True))),
+        sa_select(profile.c.city_id).where(profile.c.city_id.in_(bindparam("ids", expanding=True))),
+    )
 
 
 def cities_by_id(session: Session, *, ids: Sequence[int]) -> dict[int, CityPublic]:
@@ -143,11 +148,9 @@ def search_cities(
     result = CitySearch(rows, count)
     if needle and rows:
         ids = [c.id for c in rows]
-        names = session.exec(
-            select(CityName.city_id, CityName.key, CityName.name, CityName.kind).where(
-                col(CityName.city_id).in_(ids), col(CityName.key) >= needle, col(CityName.key) < needle + KEY_END
-            )
-        ).all()
+        names = session.connection().execute(
+            _matched_stmt(), {"ids": ids, "needle": needle, "needle_end": needle + KEY_END}
+        )
         best: dict[int, tuple[tuple[int, int, int], str]] = {}
         for city_id, key, name, kind in names:
             rank_key = (0 if key == needle and kind < NAME_WORD else 1 if kind < NAME_WORD else 2, kind, len(name))
@@ -162,6 +165,22 @@ def search_cities(
     return result
 
 
+@cache
+def _cities_stmt() -> Any:
+    return select(City).where(col(City.id).in_(bindparam("ids", expanding=True)))
+
+
+@cache
+def _matched_stmt() -> Any:
+    """The names of the page's cities (``ids``) that the query matches: ``(city_id, key, name, kind)`` rows."""
+    names = CityName.__table__  # type: ignore[attr-defined]
+    return sa_select(names.c.city_id, names.c.key, names.c.name, names.c.kind).where(
+        names.c.city_id.in_(bindparam("ids", expanding=True)),
+        names.c.key >= bindparam("needle", type_=names.c.key.type),
+        names.c.key < bindparam("needle_end", type_=names.c.key.type),
+    )
+
+
 def _stored_page(session: Session, *, needle: str, page: int, per_page: int) -> tuple[list[City], int] | None:
     """The page from the stored first pages of a short prefix, or None when they do not hold it."""
     stored = prefixes.lookup(session, needle=needle)
@@ -172,7 +191,7 @@ def _stored_page(session: Session, *, needle: str, page: int, per_page: int) -> 
     if start + per_page > len(ids) and len(ids) < total:  # past the stored ids: the full query
         return None
     wanted = ids[start : start + per_page]
-    by_id = {c.id: c for c in session.exec(select(City).where(col(City.id).in_(wanted))).all()} if wanted else {}
+    by_id = {c.id: c for c in session.exec(_cities_stmt(), params={"ids": wanted}).all()} if wanted else {}
     if len(by_id) != len(wanted):  # a city gone since (no write path deletes one): the full query
         return None
     return [by_id[i] for i in wanted], total
@@ -189,9 +208,33 @@ def _full_page(
     per_page: int,
 ) -> tuple[list[City], int]:
     """The page and the total of the full search: one range scan of the ``cityname`` key index."""
-    stmt: Any = sa_select(City)  # rows are (City, total) tuples below
-    tier: Any = None
-    if needle:
+    shape = (bool(needle), country is not None, geonameid is not None, has_profile)
+    stmt = _search_stmt(*shape)
+    params = {"needle": needle, "needle_end": needle + KEY_END, "country": country, "geonameid": geonameid}
+    found = session.exec(stmt, params={**params, "offset": (page - 1) * per_page, "limit": per_page}).all()
+    rows = [r[0] for r in found]
+    if found:
+        count = int(found[0][-1])
+    elif page > 1:  # past the last page: count on its own
+        counted = select(func.count()).select_from(_search_base(*shape)[0].subquery())
+        count = session.exec(counted, params=params).one()
+    else:  # nothing at all
+        count = 0
+    return rows, int(count)
+
+
+@cache
+def _search_base(
+    by_name: bool, by_country: bool, by_geonameid: bool, has_profile: bool | None
+) -> tuple[Any, list[Any]]:
+    """The full search's statement (rows of ``City``) and order for one combination of filters, with the
+    parameters ``needle``, ``needle_end``, ``country`` and ``geonameid``: built once (building it took a fifth of a
+    search)."""
+    stmt: Any = sa_select(City)
+    order: list[Any] = [col(City.population).desc(), col(City.id)]
+    if by_name:
+        key_type = CityName.__table__.c.key.type  # type: ignore[attr-defined]
+        needle, needle_end = bindparam("needle", type_=key_type), bindparam("needle_end", type_=key_type)
         rank = case(
             (and_(col(CityName.kind) < NAME_WORD, col(CityName.key) == needle), 0),
             (col(CityName.kind) < NAME_WORD, 1),
@@ -199,31 +242,29 @@ def _full_page(
         )
         hits = (
             sa_select(col(CityName.city_id).label("city_id"), func.min(rank).label("tier"))
-            .where(col(CityName.key) >= needle, col(CityName.key) < needle + KEY_END)
+            .where(col(CityName.key) >= needle, col(CityName.key) < needle_end)
             .group_by(col(CityName.city_id))
             .subquery("hits")
         )
-        tier = hits.c.tier
         stmt = stmt.join(hits, hits.c.city_id == City.id)
-    if country:
-        stmt = stmt.where(City.country == country)
-    if geonameid is not None:
-        stmt = stmt.where(City.geonameid == geonameid)
+        order.insert(0, hits.c.tier)
+    if by_country:
+        stmt = stmt.where(City.country == bindparam("country"))
+    if by_geonameid:
+        stmt = stmt.where(City.geonameid == bindparam("geonameid"))
     if has_profile is not None:
         having = select(Profile.city_id)
         stmt = stmt.where(col(City.id).in_(having) if has_profile else col(City.id).not_in(having))
-    order: list[Any] = [col(City.population).desc(), col(City.id)]
-    if tier is not None:
-        order.insert(0, tier)
-    # The total comes with the page (a window count: one scan of the matches, not two).
-    paged: Any = stmt.add_columns(func.count().over().label("total")).order_by(*order)
-    found = session.exec(paged.offset((page - 1) * per_page).limit(per_page)).all()
-    rows = [r[0] for r in found]
-    if found:
-        count = int(found[0][-1])
-    else:  # past the last page (or nothing at all): count on its own
-        count = session.exec(select(func.count()).select_from(stmt.subquery())).one() if page > 1 else 0
-    return rows, int(count)
+    return stmt, order
+
+
+@cache
+def _search_stmt(by_name: bool, by_country: bool, by_geonameid: bool, has_profile: bool | None) -> Any:
+    """:func:`_search_base` paged (``offset``, ``limit``), each row ``(City, total)``: the total comes with the page
+    (a window count: one scan of the matches, not two)."""
+    stmt, order = _search_base(by_name, by_country, by_geonameid, has_profile)
+    paged = stmt.add_columns(func.count().over().label("total")).order_by(*order)
+    return paged.offset(bindparam("offset")).limit(bindparam("limit"))
 
 
 def names_in_script(session: Session, *, ids: Sequence[int], script: str, prefer: dict[int, str]) -> dict[int, str]:
