@@ -243,15 +243,18 @@ def bench_load(
     help="SQLite file (default var/bench/search-LEVEL.db; built once, then reused).",
 )
 @click.option("--clients", default=50, show_default=True, type=click.IntRange(1, 200), help="Concurrent clients.")
-@click.option("--requests", default=3000, show_default=True, type=click.IntRange(10, 100_000), help="Queries per row.")
-@click.option("--seconds", default=20.0, show_default=True, type=click.FloatRange(1, 600), help="Time limit per row.")
+@click.option(
+    "--requests", default=3000, show_default=True, type=click.IntRange(10, 100_000), help="Queries in the mix."
+)
+@click.option("--seconds", default=20.0, show_default=True, type=click.FloatRange(1, 600), help="Load time per row.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the query mix.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def bench_search(
     level: str, db: Path | None, clients: int, requests: int, seconds: float, seed: int, as_json: bool
 ) -> None:
-    """City search over every name (the name index) against the former LIKE '%q%' scan, through the real app
-    under waitress on loopback with concurrent clients: p50/p95/p99 and requests/s."""
+    """City search over every name (the name index), with and without its answer cache, against the former
+    LIKE '%q%' scan: Twinning under gunicorn (2 workers x 4 threads) on loopback, loaded by wrk with concurrent
+    connections cycling through the queries: p50/p90/p99, requests/s, the cache's hit rate, the load average."""
     from api.cli.bench_search import format_table, run
 
     result = run(level=level, db=db, clients=clients, requests=requests, seconds=seconds, seed=seed)

@@ -53,25 +53,29 @@ def suggestions(city_id):
     return DOCUMENTS[city_id]
 '''
 
-# wrk: each connection takes the next URL of the list; done() prints the figures as one JSON line.
-WRK_SCRIPT = """
+# wrk: each connection takes the next URL of the list; done() prints the figures as one JSON line (``%(extra)s``: a
+# Lua expression giving the JSON text of the script's own counts, ``"null"`` for none).
+WRK_ROTATE = """
 local paths = {%(paths)s}
 local i = 0
 request = function()
   i = i %% #paths + 1
   return wrk.format("GET", paths[i])
 end
+"""
+WRK_DONE = """
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'WRKJSON {"requests": %%d, "duration_us": %%d, "bytes": %%d, "connect_errors": %%d, "read_errors": %%d, '
     .. '"write_errors": %%d, "status_errors": %%d, "timeouts": %%d, "p50_us": %%d, "p75_us": %%d, "p90_us": %%d, '
-    .. '"p99_us": %%d, "max_us": %%d, "mean_us": %%.1f}\\n',
+    .. '"p99_us": %%d, "max_us": %%d, "mean_us": %%.1f, "extra": %%s}\\n',
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(75), latency:percentile(90), latency:percentile(99),
-    latency.max, latency.mean))
+    latency.max, latency.mean, %(extra)s))
 end
 """
+WRK_SCRIPT = WRK_ROTATE + WRK_DONE
 
 
 class BenchError(RuntimeError):
@@ -195,6 +199,47 @@ def _gunicorn(module: str, port: int, workers: int, threads: int) -> list[str]:
     ]
 
 
+def twinning_env(url: str, level: str, model_path: Path, **settings: str) -> dict[str, str]:
+    """The environment of a Twinning server on ``url`` (``settings``: more ``TWINNING_…`` variables): no start-up
+    work (the database is ready), jobs in-process, no Redis."""
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": url,
+            "SECRET_KEY": secrets.token_hex(16),
+            "TWINNING_GAZETTEER": level,
+            "TWINNING_MODEL_PATH": str(model_path),
+            "TWINNING_MIGRATE_ON_START": "0",
+            "TWINNING_SEED_ON_START": "0",
+            "TWINNING_TRAIN_ON_START": "0",
+            "TWINNING_JOBS_MODE": "sync",
+            **settings,
+        }
+    )
+    return env
+
+
+def start_twinning(
+    procs: list[subprocess.Popen[bytes]],
+    env: dict[str, str],
+    workers: int,
+    threads: int,
+    log: Path,
+    module: str = "api.web.wsgi:app",
+) -> str:
+    """Start Twinning under gunicorn on a free loopback port, as deployed (``module``: the production entry point,
+    which freezes start-up's objects out of the collector), and wait until it answers; appends the process to
+    ``procs`` (the caller stops it) and returns the base URL."""
+    from api.cli.bench_load import _start, free_port
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    procs.append(_start(_gunicorn(module, port, workers, threads), env, log))
+    _wait_ready(base + "/healthz", procs[-1], log)
+    return base
+
+
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
     from api.cli.bench_load import BenchError as LoadError
     from api.cli.bench_load import _wait_http
@@ -228,10 +273,27 @@ def body_sizes(base: str, city_ids: list[int]) -> dict[int, int]:
     return {c: len(requests.get(f"{base}/api/v1/cities/{c}/suggestions?k={K}", timeout=30).content) for c in city_ids}
 
 
-def run_wrk(wrk: str, base: str, paths: list[str], seconds: float, clients: int, script_dir: Path) -> dict[str, Any]:
+def wrk_threads(clients: int) -> int:
+    return max(1, min(2, clients))
+
+
+def run_wrk(
+    wrk: str,
+    base: str,
+    paths: list[str],
+    seconds: float,
+    clients: int,
+    script_dir: Path,
+    template: str = WRK_SCRIPT,
+    extra: str = '"null"',
+) -> dict[str, Any]:
+    """Load ``base`` with wrk for ``seconds`` through ``clients`` connections, cycling through ``paths`` by the
+    Lua ``template`` (``%(paths)s``: the quoted paths; ``%(threads)d``: wrk's threads; ``%(extra)s``: the Lua
+    expression ``extra``); the figures, with the template's own counts (``extra``'s JSON) under ``extra``."""
     script = script_dir / "rotate.lua"
-    script.write_text(WRK_SCRIPT % {"paths": ", ".join(json.dumps(p) for p in paths)})
-    threads = max(1, min(2, clients))
+    threads = wrk_threads(clients)
+    quoted = ", ".join(json.dumps(p) for p in paths)
+    script.write_text(template % {"paths": quoted, "threads": threads, "extra": extra})
     load_before = [round(x, 2) for x in os.getloadavg()]
     cmd = [wrk, "-t", str(threads), "-c", str(clients), "-d", f"{max(1, round(seconds))}s", "--latency"]
     cmd += ["--timeout", "10s", "-s", str(script), base]
@@ -254,6 +316,7 @@ def run_wrk(wrk: str, base: str, paths: list[str], seconds: float, clients: int,
         "non_2xx": raw["status_errors"],
         "socket_errors": errors,
         "bytes_per_answer": round(raw["bytes"] / raw["requests"]) if raw["requests"] else 0,  # with the headers
+        "extra": raw.get("extra"),
         "load_average_before": load_before,
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
@@ -310,28 +373,12 @@ def run(
         score_set_id, rescore_s = ensure_score_set(url, level, city_ids, model_path, rescore)
         t_ready = time.monotonic()
 
-        env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
-        env.update(
-            {
-                "PYTHONPATH": str(ROOT),
-                "DATABASE_URL": url,
-                "SECRET_KEY": secrets.token_hex(16),
-                "TWINNING_GAZETTEER": level,
-                "TWINNING_MODEL_PATH": str(model_path),
-                "TWINNING_MIGRATE_ON_START": "0",
-                "TWINNING_SEED_ON_START": "0",
-                "TWINNING_TRAIN_ON_START": "0",
-                "TWINNING_JOBS_MODE": "sync",
-            }
-        )
+        env = twinning_env(url, level, model_path)
         paths = [f"/api/v1/cities/{c}/suggestions?k={K}" for c in city_ids]
         warm = min(2.0, seconds)
         gunicorn = f"{workers} workers x {threads} threads (gthread), loopback"
 
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        procs.append(_start(_gunicorn("api.web.wsgi:app", port, workers, threads), env, logs / "twinning.log"))
-        _wait_ready(base + "/healthz", procs[-1], logs / "twinning.log")
+        base = start_twinning(procs, env, workers, threads, logs / "twinning.log")
         documents = fetch_documents(base, city_ids)
         run_wrk(wrk, base, paths, warm, clients, work)  # warm-up, not counted
         twinning = run_wrk(wrk, base, paths, seconds, clients, work)

@@ -1,19 +1,19 @@
 """``twinning bench search``: city search over every name of the cities1000 gazetteer, under concurrent load.
 
-Builds (once) a SQLite database of the chosen gazetteer level with the seed loader, serves the real Flask app with
-waitress on loopback, and drives it from a separate process with N client threads (keep-alive HTTP connections, no
-think time: a saturation test) over a fixed, seeded mix of queries. The same run measures the obvious alternative:
-the search before the name index (``search_name LIKE '%q%'`` over the cities, exact match first, then population),
-patched into the same app, on the same queries.
+Builds (once) a SQLite database of the chosen gazetteer level with the seed loader, serves Twinning as deployed
+(gunicorn, 2 workers x 4 threads, the production entry point ``api.web.wsgi``; started by ``twinning bench api``'s
+code) on loopback, and loads it with ``wrk`` (N keep-alive connections, no think time: a saturation test) cycling
+through a fixed, seeded mix of queries, each wrk thread from its own place in the list. Three rows, one server each:
+the search with its answer cache (``TWINNING_SEARCH_CACHE`` as configured; the hit rate is counted from each
+answer's ``X-Twinning-Cache`` header), without it (``TWINNING_SEARCH_CACHE=0``: every request searches), and the
+obvious alternative, the search before the name index (``search_name LIKE '%q%'`` over the cities, exact match
+first, then population; :mod:`api.cli.bench_search_like`), on the same queries.
 """
 
 from __future__ import annotations
 
-import http.client
-import multiprocessing
 import random
-import statistics
-import threading
+import tempfile
 import time
 import urllib.parse
 from pathlib import Path
@@ -83,43 +83,6 @@ def query_mix(url: str, n: int, seed: int) -> list[str]:
     return out
 
 
-def _client_process(port: int, queries: list[str], clients: int, seconds: float, out: Any) -> None:
-    """Closed-loop clients: each thread sends its next query as soon as the last answer arrived."""
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
-    counter = iter(range(len(queries)))
-
-    def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine: list[float] = []
-        while time.perf_counter() < deadline:
-            with lock:
-                i = next(counter, None)
-            if i is None:
-                break
-            path = "/api/v1/cities?per_page=10&q=" + urllib.parse.quote(queries[i])
-            t0 = time.perf_counter()
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            resp.read()
-            mine.append(time.perf_counter() - t0)
-            if resp.status != 200:
-                errors[0] += 1
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    out.put({"latencies": latencies, "errors": errors[0], "wall": time.perf_counter() - t0})
-
-
 def _old_search(session: Any, **kw: Any) -> Any:
     """The search before this change: a substring scan of the cities' folded names (``LIKE '%q%'``)."""
     from sqlmodel import col, func, select
@@ -137,87 +100,122 @@ def _old_search(session: Any, **kw: Any) -> Any:
     return CitySearch(list(rows), int(count))
 
 
-def _summary(name: str, res: dict[str, Any]) -> dict[str, Any]:
-    lat = sorted(res["latencies"])
-    if not lat:
-        return {"name": name, "requests": 0}
-    q = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) > 1 else [lat[0]] * 99
-    return {
-        "name": name,
-        "requests": len(lat),
-        "errors": res["errors"],
-        "p50_ms": round(q[49] * 1000, 1),
-        "p95_ms": round(q[94] * 1000, 1),
-        "p99_ms": round(q[98] * 1000, 1),
-        "requests_per_s": round(len(lat) / res["wall"], 1),
-    }
+# wrk: each thread starts at its own offset in the list (so that two threads do not send the same query at the same
+# moment, which would make the second a cache hit), and counts the answers that came from the answer cache.
+SEARCH_WRK = """
+local paths = {%(paths)s}
+local nthreads = %(threads)d
+local started = 0
+local all = {}
+setup = function(thread)
+  thread:set("offset", math.floor(#paths * started / nthreads))
+  started = started + 1
+  table.insert(all, thread)
+end
+init = function(args)
+  i = offset
+  hits = 0
+  answers = 0
+end
+request = function()
+  i = i %% #paths + 1
+  return wrk.format("GET", paths[i])
+end
+response = function(status, headers, body)
+  answers = answers + 1
+  if headers["X-Twinning-Cache"] == "hit" then hits = hits + 1 end
+end
+function cache_counts()
+  local h, n = 0, 0
+  for _, t in ipairs(all) do
+    h = h + t:get("hits")
+    n = n + t:get("answers")
+  end
+  return string.format('{"cache_hits": %%d, "answers": %%d}', h, n)
+end
+"""
+
+ROWS: tuple[tuple[str, dict[str, str], str], ...] = (
+    ("name index, answer cache on", {}, "api.web.wsgi:app"),
+    ("name index, answer cache off", {"TWINNING_SEARCH_CACHE": "0"}, "api.web.wsgi:app"),
+    ("LIKE '%q%' scan (before)", {"TWINNING_SEARCH_CACHE": "0"}, "api.cli.bench_search_like:app"),
+)
 
 
-def run(*, level: str, db: Path | None, clients: int, requests: int, seconds: float, seed: int) -> dict[str, Any]:
-    import logging
+def _paths(queries: list[str], per_page: int = 10) -> list[str]:
+    return [f"/api/v1/cities?per_page={per_page}&q=" + urllib.parse.quote(q) for q in queries]
 
-    from waitress import create_server
 
-    from api.data import crud
-    from api.web.app import create_app
+def run(
+    *,
+    level: str,
+    db: Path | None,
+    clients: int,
+    requests: int,
+    seconds: float,
+    seed: int,
+    workers: int = 2,
+    threads: int = 4,
+) -> dict[str, Any]:
+    from api.cli.bench_api import WRK_DONE, _machine, require_wrk, run_wrk, start_twinning, twinning_env
+    from api.cli.bench_load import _stop
 
+    wrk = require_wrk()
     path = db or Path(str(DEFAULT_DB).format(level=level))
-    url, seed_s = build_database(path, level)
+    _, seed_s = build_database(path, level)
+    url = f"sqlite:///{path.resolve()}"  # the servers run in the project's folder
     queries = query_mix(url, requests, seed)
-    app = create_app(
-        {
-            "DATABASE_URL": url,
-            "TESTING": True,
-            "JOBS_MODE": "sync",
-            "REDIS_URL": None,
-            "MIGRATE_ON_START": False,
-            "MODEL_PATH": str(path.with_suffix(".no-model")),
-        }
-    )
-    logging.getLogger("waitress").setLevel(logging.ERROR)  # a saturation test: the queue is deep on purpose
-    server = create_server(app, host="127.0.0.1", port=0, threads=8, ident="twinning-bench")
-    port = server.socket.getsockname()[1]
-    threading.Thread(target=server.run, daemon=True).start()
+    paths = _paths(queries)
+    warm = _paths(query_mix(url, 200, seed + 1))  # other queries: the code is warm, the cache holds none of these
     runs: list[dict[str, Any]] = []
-    original = crud.search_cities
-    try:
-        ctx = multiprocessing.get_context("spawn")
-        for name, search in (("name index (this version)", original), ("LIKE '%q%' scan (before)", _old_search)):
-            crud.search_cities = search  # the route calls crud.search_cities
-            out = ctx.Queue()
-            proc = ctx.Process(target=_client_process, args=(port, queries, clients, seconds, out))
-            proc.start()
-            res = out.get()
-            proc.join()
-            runs.append(_summary(name, res))
-    finally:
-        crud.search_cities = original
-        server.close()
-        app.extensions["twinning"].engine.dispose()
+    procs: list[Any] = []
+    with tempfile.TemporaryDirectory(prefix="twinning-bench-search-") as tmp:
+        work = Path(tmp)
+        try:
+            for name, settings, module in ROWS:
+                env = twinning_env(url, level, work / "no-model.joblib", **settings)
+                base = start_twinning(procs, env, workers, threads, work / "server.log", module=module)
+                run_wrk(wrk, base, warm, min(1.0, seconds), clients, work)
+                res = run_wrk(
+                    wrk, base, paths, seconds, clients, work, template=SEARCH_WRK + WRK_DONE, extra="cache_counts()"
+                )
+                _stop(procs.pop())
+                counts = res.pop("extra") or {}
+                answered = counts.get("answers") or 0
+                res["cache_hit_rate"] = round(counts.get("cache_hits", 0) / answered, 3) if answered else None
+                runs.append({"name": name, **res})
+        finally:
+            for proc in reversed(procs):
+                _stop(proc)
     return {
         "level": level,
         "database": str(path),
         "seed_seconds": round(seed_s, 1),
         "clients": clients,
         "queries": len(queries),
-        "seconds_limit": seconds,
-        "server": "waitress, 8 threads, loopback; clients in another process, closed loop",
+        "seconds": seconds,
+        "server": f"gunicorn {workers} workers x {threads} threads (api.web.wsgi), loopback; wrk, "
+        f"{min(2, clients)} threads, {clients} connections, cycling through the queries",
         "runs": runs,
+        "machine": _machine(),
     }
 
 
 def format_table(result: dict[str, Any]) -> str:
     head = (
         f"city search, {result['level']} ({result['database']}), {result['clients']} concurrent clients, "
-        f"{result['queries']} queries (at most {result['seconds_limit']:g} s per row); {result['server']}"
+        f"{result['queries']} queries, {result['seconds']:g} s per row; {result['server']}"
     )
-    lines = [head, f"{'search':<28} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8}"]
+    lines = [
+        head,
+        f"{'search':<30} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'hits':>6}  "
+        "load avg (1 min) before/after  errors",
+    ]
     for r in result["runs"]:
-        if not r["requests"]:
-            lines.append(f"{r['name']:<28} {0:>8}")
-            continue
+        hits = "-" if r["cache_hit_rate"] is None else f"{r['cache_hit_rate']:.0%}"
         lines.append(
-            f"{r['name']:<28} {r['requests']:>8} {r['p50_ms']:>8} {r['p95_ms']:>8} {r['p99_ms']:>8} "
-            f"{r['requests_per_s']:>8}"
+            f"{r['name']:<30} {r['requests']:>8} {r['requests_per_s']:>8} {r['p50_ms']:>8} {r['p90_ms']:>8} "
+            f"{r['p99_ms']:>8} {hits:>6}  {r['load_average_before'][0]:>5} / {r['load_average_after'][0]:<22} "
+            f"non-2xx {r['non_2xx']}, socket {r['socket_errors']}"
         )
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, SmallInteger, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 CUSTOM_ID_START = 1_000_000_000  # ids of cities created by users (gazetteer cities use their geonameid)
@@ -81,6 +81,18 @@ class CityName(SQLModel, table=True):
     name: str = Field(max_length=200)
     kind: int = Field(default=NAME_ALTERNATE, sa_column=Column(SmallInteger, nullable=False))
     script: str = Field(default="", max_length=4)
+
+
+class CityPrefix(SQLModel, table=True):
+    """The first page of a common short search (:mod:`api.data.prefixes`): for a folded prefix of at most
+    ``prefixes.MAX_LEN`` characters that many cities match, the number of cities it matches (``total``) and the ids
+    of the first ``prefixes.TOP`` of them in the search's order (``city_ids``, comma-separated). Derived from
+    ``cityname`` and ``city``; kept up to date by the writes that change either."""
+
+    __tablename__ = "cityprefix"
+    prefix: str = Field(sa_column=Column(NAME_KEY_TYPE, primary_key=True))
+    total: int = Field(sa_column=Column(BigInteger, nullable=False))
+    city_ids: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class Profile(SQLModel, table=True):

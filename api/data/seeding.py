@@ -21,7 +21,7 @@ from sqlalchemy import Engine, Table, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
-from api.data import version
+from api.data import prefixes, version
 from api.data.text import fold, name_entries
 from seed.readers import (
     DEFAULT_GAZETTEER,
@@ -290,6 +290,9 @@ def load_all(
             from api.data.conference_seed import load_demo_conference
 
             load_demo_conference(conn)
+        t0 = time.perf_counter()
+        stored = prefixes.rebuild(conn)  # after every write to the cities and their names above
+        say(f"prefix pages: {stored} in {time.perf_counter() - t0:.1f}s")
         if whole_level:
             _record_level(conn, level)
         counts = (

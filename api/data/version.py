@@ -5,8 +5,8 @@ reader that keeps a derived answer in memory validates it with one cheap read of
 How it is kept, in this one place: :func:`install` (called by :func:`api.data.db.make_engine`, so by the app, the
 Celery workers and the command line alike) listens to every statement an engine's connections send. A statement
 that writes — anything but a read, a transaction command or DDL — marks the connection's transaction, unless it
-writes only tables no answer reads (:data:`IGNORED`: accounts, tokens, jobs, the audit trail, search names, the
-conference mode). When a marked transaction commits, the row is incremented through the DBAPI cursor just before
+writes only tables no answer reads (:data:`IGNORED`: accounts, tokens, jobs, the audit trail, the conference
+mode). When a marked transaction commits, the row is incremented through the DBAPI cursor just before
 the ``COMMIT``: the write and the new number become visible together, and the row is locked only for the commit
 itself (writers wait for each other no longer than that, and cannot deadlock on it). A rollback discards the mark.
 
@@ -37,7 +37,7 @@ _MARK = "twinning_data_changed"
 BUMP_SQL = "UPDATE data_version SET version = version + 1 WHERE id = 1"
 READ_SQL = "SELECT version FROM data_version WHERE id = 1"
 
-# Tables whose rows no suggestions answer reads: writing them does not change the version (the per-request
+# Tables whose rows no cached answer (suggestions, city search) reads: writing them does not change the version (the per-request
 # ``last_used_at`` of an API token must not empty every cache).
 IGNORED = frozenset(
     {
@@ -47,7 +47,6 @@ IGNORED = frozenset(
         "job",
         "jobchunk",
         "matchevent",
-        "cityname",
         "seedinfo",
         "conference",
         "conferenceslot",

@@ -13,9 +13,11 @@ from sqlmodel import Session
 from api.config import Settings
 from api.data import crud
 from api.data.models import City, Job, Profile
+from api.data.version import VersionReader
 from api.domain import jobs
 from api.domain.queue import TASK_FOR_KIND, QueueUnavailable, make_celery, ping, send
 from api.domain.scoring import MatcherService
+from api.domain.search import SearchService
 from api.domain.suggestions import SuggestionService
 from api.errors import Unavailable
 from api.schemas import ProfileIn
@@ -29,6 +31,7 @@ class Services:
     engine: Engine
     matchers: MatcherService
     suggestions: SuggestionService
+    search: SearchService
     celery: Any | None = None
 
     def submit(self, session: Session, *, kind: str, city_ids: list[int] | None = None, scope: str = "active") -> Job:
@@ -80,10 +83,12 @@ class Services:
 def build_services(settings: Settings, engine: Engine) -> Services:
     celery = make_celery(settings) if settings.JOBS_MODE == "celery" else None
     matchers = MatcherService(settings, engine)
+    versions = VersionReader(engine)  # one per engine: each thread's own connection serves both caches
     return Services(
         settings=settings,
         engine=engine,
         matchers=matchers,
-        suggestions=SuggestionService(settings, matchers, engine),
+        suggestions=SuggestionService(settings, matchers, engine, versions=versions),
+        search=SearchService(versions, settings.SEARCH_CACHE),
         celery=celery,
     )

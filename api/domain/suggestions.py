@@ -13,10 +13,6 @@ older version is dropped. An answer with cooldown exclusions also lapses when th
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -29,6 +25,7 @@ from api.config import Settings
 from api.data import crud, version
 from api.data.models import City
 from api.domain import workflow
+from api.domain.answers import Answer, AnswerCache, CachedAnswers
 from api.domain.scoring import MatcherService
 from api.schemas import SuggestionQuery
 from matcher import Filters
@@ -49,58 +46,25 @@ def _filters(query: SuggestionQuery, exclude: set[int] | frozenset[int]) -> Filt
     )
 
 
-class Answer:
-    """A finished suggestions answer: its document (:attr:`body`, JSON-ready), the data version it was computed at
-    (None: not to be cached) and the time (epoch seconds) it lapses.
-
-    The web layer encodes it once (:meth:`encode`); from then on only the bytes are kept (a cached answer of k=10
-    took ~47 KB as a document, ~13 KB as bytes) and :attr:`body` decodes them for the console and the command
-    line. A body is shared by the requests it serves: never change it."""
-
-    __slots__ = ("_body", "data_version", "encoded", "until")
-
-    def __init__(self, body: dict[str, Any], data_version: int | None = None, until: float = float("inf")) -> None:
-        self._body: dict[str, Any] | None = body
-        self.data_version = data_version
-        self.until = until
-        self.encoded: bytes | None = None
-
-    @property
-    def body(self) -> dict[str, Any]:
-        body = self._body
-        if body is not None:
-            return body
-        assert self.encoded is not None
-        decoded: dict[str, Any] = json.loads(self.encoded)
-        return decoded
-
-    def encode(self, encoder: Callable[[dict[str, Any]], bytes]) -> bytes:
-        """The answer's bytes, made by ``encoder`` on first use."""
-        encoded = self.encoded
-        if encoded is None:
-            body = self.body
-            encoded = self.encoded = encoder(body)
-            self._body = None
-        return encoded
-
-
-class SuggestionService:
+class SuggestionService(CachedAnswers):
     """The one suggestions service (API, console, command line), caching whole stored answers in-process.
 
     ``cache_size`` answers at most (least recently used out first; 0: no cache). Only unfiltered answers that came
     from a score set are kept: filtered and live lists are computed on every request."""
 
     def __init__(
-        self, settings: Settings, matchers: MatcherService, engine: Engine, cache_size: int | None = None
+        self,
+        settings: Settings,
+        matchers: MatcherService,
+        engine: Engine,
+        cache_size: int | None = None,
+        versions: version.VersionReader | None = None,
     ) -> None:
         self.settings = settings
         self.matchers = matchers
-        self._versions = version.VersionReader(engine)
+        self._versions = versions or version.VersionReader(engine)
         self.cache_size = settings.SUGGESTION_CACHE if cache_size is None else cache_size
-        self._answers: OrderedDict[tuple[int, int], Answer] = OrderedDict()
-        self._newest = -1  # the newest data version seen: answers of older versions are gone
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
+        self._answers = AnswerCache(self.cache_size)
 
     def answer(
         self, db: Callable[[], Session], *, city_id: int, query: SuggestionQuery, city: City | None = None
@@ -114,7 +78,7 @@ class SuggestionService:
         if self.cache_size > 0 and not query.filtered():
             data_version = self._versions.read(db)  # read before anything the answer is made of
             if data_version is not None:
-                hit = self._get(key, data_version)
+                hit = self._answers.get(key, data_version)
                 if hit is not None:
                     return hit
         session = db()
@@ -123,31 +87,8 @@ class SuggestionService:
         body, lapses = _compute(session, city=city, query=query, matchers=self.matchers, settings=self.settings)
         answer = Answer(body, data_version, lapses.timestamp() if lapses is not None else float("inf"))
         if data_version is not None and not body["score_set"]["live"]:
-            self._put(key, answer)
+            self._answers.put(key, answer)
         return answer
-
-    def _get(self, key: tuple[int, int], data_version: int) -> Answer | None:
-        with self._lock:
-            if data_version > self._newest:
-                self._answers.clear()
-                self._newest = data_version
-            answer = self._answers.get(key)
-            if answer is None or answer.data_version != data_version or time.time() >= answer.until:
-                self.misses += 1
-                return None
-            self._answers.move_to_end(key)
-            self.hits += 1
-            return answer
-
-    def _put(self, key: tuple[int, int], answer: Answer) -> None:
-        with self._lock:
-            assert answer.data_version is not None
-            if answer.data_version < self._newest:  # computed before a newer write was seen: not kept
-                return
-            self._answers[key] = answer
-            self._answers.move_to_end(key)
-            while len(self._answers) > self.cache_size:
-                self._answers.popitem(last=False)
 
 
 def suggestions_for(

@@ -215,3 +215,81 @@ def test_statements_that_write_answers_are_told_apart() -> None:
     ]
     assert [s for s in writes if not version.writes_data(s)] == []
     assert [s for s in reads if version.writes_data(s)] == []
+
+
+# ---------------------------------------------------------------- city search answers
+def _search(app: Any, q: str, **params: Any) -> tuple[dict[str, Any], str]:
+    """The search's answer as served, and whether it came from the cache (``hit``/``miss``)."""
+    headers = {"Accept-Language": params.pop("lang")} if "lang" in params else {}
+    r = app.test_client().get("/api/v1/cities", query_string={"q": q, **params}, headers=headers)
+    assert r.status_code == 200, r.get_json()
+    return r.get_json(), r.headers["X-Twinning-Cache"]
+
+
+def _search_fresh(app: Any, q: str, script: str | None = None, **params: Any) -> dict[str, Any]:
+    from api.domain.search import city_list
+    from api.schemas import CityQuery
+
+    with Session(app.extensions["twinning"].engine) as session:
+        return city_list(session, query=CityQuery(q=q, **params), script=script)
+
+
+def test_a_cached_search_answer_opens_no_session_and_is_keyed_by_the_folded_query(
+    shared_url: str, tmp_path: Path
+) -> None:
+    app = make_test_app(shared_url, tmp_path)
+    first, how = _search(app, "Köln", per_page=5)
+    assert how == "miss" and first == _search_fresh(app, "Köln", per_page=5)
+    checkouts: list[int] = []
+    pool = app.extensions["twinning"].engine.pool
+
+    def checkout(*_: Any) -> None:
+        checkouts.append(1)
+
+    event.listen(pool, "checkout", checkout)
+    again, how = _search(app, "KOLN", per_page=5)  # the same fold: the same answer
+    event.remove(pool, "checkout", checkout)
+    assert how == "hit" and again == first and checkouts == []
+    # Anything else the answer depends on is another answer: the page, its size, the filters, the script.
+    assert _search(app, "koln", per_page=6)[1] == "miss"
+    assert _search(app, "koln", per_page=5, page=2)[1] == "miss"
+    assert _search(app, "koln", per_page=5, country="DE")[1] == "miss"
+    hani, how = _search(app, "suzhou", per_page=3, lang="zh-CN")
+    assert how == "miss" and hani == _search_fresh(app, "suzhou", "Hani", per_page=3)
+    latin, how = _search(app, "suzhou", per_page=3)
+    assert how == "miss" and latin == _search_fresh(app, "suzhou", per_page=3) and latin != hani
+    assert _search(app, "suzhou", per_page=3, lang="zh-CN") == (hani, "hit")
+    assert app.extensions["twinning"].search.hits == 2
+
+
+def test_a_cached_search_answer_sees_every_change_made_through_another_app(shared_url: str, tmp_path: Path) -> None:
+    editor = make_test_app(shared_url, tmp_path / "editor")
+    reader = make_test_app(shared_url, tmp_path / "reader")
+    client, admin = editor.test_client(), bearer(editor, "admin")
+    for q in ("s", "su", "suzhou"):  # stored prefix pages, and a full query
+        assert _search(reader, q, per_page=10)[1] == "miss"
+        assert _search(reader, q, per_page=10)[1] == "hit"
+    # A new city that ranks first for all three.
+    body = {"name": "Suzhouville", "country": "CN", "latitude": 31.0, "longitude": 120.0, "population": 99_000_000}
+    r = client.post("/api/v1/cities", json=body, headers=admin)
+    assert r.status_code == 201, r.get_json()
+    made = r.get_json()["id"]
+    for q in ("s", "su", "suzhou"):
+        now, how = _search(reader, q, per_page=10)
+        assert how == "miss" and now == _search_fresh(reader, q, per_page=10), q
+        assert made in [c["id"] for c in now["data"]], q  # first for "s"; after exact matches ("Su", "Suzhou")
+    assert _search(reader, "s", per_page=10)[0]["data"][0]["id"] == made
+    # Its population (it leaves the top) and its profile (has_profile).
+    assert client.patch(f"/api/v1/cities/{made}", json={"population": 0}, headers=admin).status_code == 200
+    assert made not in [c["id"] for c in _search(reader, "s", per_page=10)[0]["data"]]
+    profile = {"offers": {"education": 0.5}, "seeks": {"tourism": 0.5}}
+    assert client.put(f"/api/v1/cities/{SUZHOU}/profile", json=profile, headers=admin).status_code == 200
+    now, how = _search(reader, "suzhou", per_page=10)
+    assert how == "miss" and now == _search_fresh(reader, "suzhou", per_page=10)
+    assert next(c for c in now["data"] if c["id"] == SUZHOU)["has_profile"] is True
+
+
+def test_the_search_cache_can_be_turned_off(shared_url: str, tmp_path: Path) -> None:
+    app = make_test_app(shared_url, tmp_path, SEARCH_CACHE=0)
+    assert [_search(app, "koln")[1] for _ in range(3)] == ["miss"] * 3
+    assert app.extensions["twinning"].search.hits == 0

@@ -5,6 +5,7 @@ keeps its counts)."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,12 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from api.data import crud
+from api.data import crud, prefixes
 from api.data.db import make_engine, migrate
 from api.data.seeding import load_all
 from api.data.text import fold, name_keys, script_for_languages, script_of
 from api.errors import NotFound
+from api.schemas import CityCreate, CityUpdate
 from seed.readers import TOWNS_PARTNERSHIPS_FILE, Gazetteer, read_gazetteer, read_pairs
 from tests.conftest import TEST_DB, _admin_user
 
@@ -104,6 +106,98 @@ def test_exact_before_prefix_before_word_then_population(towns_engine: Engine) -
         assert found.count >= len(found.cities)
 
 
+def _both(session: Session, q: str, **kw: Any) -> tuple[Any, Any]:
+    """The search's answer as served (stored first pages where they hold it) and from the full query."""
+    fast = crud.search_cities(session, q=q, **kw)
+    full = crud.search_cities(session, q=q, stored_prefixes=False, **kw)
+    return (
+        ([c.id for c in fast.cities], fast.count, fast.matched, fast.in_script),
+        ([c.id for c in full.cities], full.count, full.matched, full.in_script),
+    )
+
+
+def _stored(session: Session) -> list[str]:
+    return [r[0] for r in session.execute(text("SELECT prefix FROM cityprefix ORDER BY prefix"))]
+
+
+PAGES = [{"per_page": 200}, {"per_page": 10}, {"per_page": 7, "page": 3}, {"per_page": 100, "page": 2}]
+
+
+def test_stored_prefix_pages_answer_as_the_full_query(towns_engine: Engine) -> None:
+    """Every stored prefix (and its pages past the stored ids, and a few that are not stored), in upper case and
+    with accents as typed, with a script asked for: the same cities, total and names as the full query."""
+    with Session(towns_engine) as session:
+        stored = _stored(session)
+        assert len(stored) > 50 and {"s", "sa", "be", "sh"} <= set(stored), stored[:20]
+        assert max(map(len, stored)) <= prefixes.MAX_LEN
+        pages = [*PAGES, {"per_page": 50, "page": 5}, {"per_page": 20, "page": 10_000}]
+        for prefix in stored:
+            for kw in pages if len(prefix) == 1 else PAGES:
+                fast, full = _both(session, prefix, **kw)
+                assert fast == full, (prefix, kw)
+        for q in ("S", "Sä", "BE", "zz", "saint", "苏", "s", "x"):
+            fast, full = _both(session, q, per_page=20, script="Hani")
+            assert fast == full, q
+        # The fast path is taken: a stored prefix reads one row, not the index
+        total, ids = prefixes.lookup(session, needle="s") or (0, [])
+        assert len(ids) == prefixes.TOP and total > prefixes.TOP and ids == _both(session, "s", per_page=200)[1][0]
+
+
+@pytest.fixture
+def towns_copy(towns_engine: Engine, tmp_path: Path) -> Iterator[Engine]:
+    """A copy of the module's database, for a test that writes."""
+    url = towns_engine.url
+    if url.get_backend_name() == "sqlite":
+        target = tmp_path / "copy.db"
+        with sqlite3.connect(str(url.database)) as src, sqlite3.connect(str(target)) as dst:
+            src.backup(dst)
+        engine = make_engine(f"sqlite:///{target}")
+        yield engine
+        engine.dispose()
+        return
+    towns_engine.dispose()  # a template database must have no other connections
+    name = f"{url.database}_copy"
+    admin = {"host": "127.0.0.1", "port": 5432, "user": url.username, "dbname": "test", "autocommit": True}
+    with psycopg.connect(**admin) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{url.database}"')
+    engine = make_engine(url.set(database=name).render_as_string(hide_password=False))
+    yield engine
+    engine.dispose()
+    with psycopg.connect(**admin) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_stored_prefix_pages_follow_city_writes(towns_copy: Engine) -> None:
+    """A population change, a renamed city and a new one move places within the stored pages at once."""
+    with Session(towns_copy) as session:
+        small = session.execute(
+            text("SELECT id FROM city WHERE country = 'FR' AND name LIKE 'Sa%' ORDER BY population, id LIMIT 1")
+        ).scalar_one()
+        assert small not in _both(session, "s", per_page=200)[0][0]
+        crud.update_city(session, city=crud.get_city(session, city_id=small), data=CityUpdate(population=90_000_000))
+    with Session(towns_copy) as session:
+        for q in ("s", "sa", "S"):
+            fast, full = _both(session, q, per_page=10)
+            assert fast == full and fast[0][0] == small, q
+        crud.update_city(session, city=crud.get_city(session, city_id=small), data=CityUpdate(name="Zyx"))
+    with Session(towns_copy) as session:
+        for q in ("s", "sa", "z", "zy"):
+            for kw in PAGES:
+                fast, full = _both(session, q, **kw)
+                assert fast == full, (q, kw)
+        made = crud.create_city(
+            session,
+            data=CityCreate(name="Bergstadt", country="DE", latitude=50.0, longitude=8.0, population=80_000_000),
+        )
+        made_id = made.id
+    with Session(towns_copy) as session:
+        for q in ("b", "be", "ber", "berg", "z"):
+            fast, full = _both(session, q, per_page=10)
+            assert fast == full, q
+        assert _both(session, "be", per_page=1)[0][0] == [made_id]
+
+
 def test_word_prefix_matches_come_after_the_names(towns_engine: Engine) -> None:
     found = search(towns_engine, "gladbach", per_page=50)
     names = [c.name for c in found.cities]
@@ -144,6 +238,7 @@ def _snapshot(engine: Engine) -> dict[str, str]:
             ("city", "id, name, country, admin1, latitude, longitude, population, timezone, updated_at"),
             ("cityname", "city_id, key, name, kind, script"),
             ("partnership", "id, city_a_id, city_b_id"),
+            ("cityprefix", "prefix, total, city_ids"),
         ):
             rows = conn.execute(text(f"SELECT {cols} FROM {table} ORDER BY 1, 2")).all()
             out[table] = f"{len(rows)}:" + hashlib.sha256(repr(rows).encode()).hexdigest()

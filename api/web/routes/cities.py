@@ -51,27 +51,15 @@ def list_cities(query: CityQuery) -> Any:
     larger places first within each. Each city of a name search carries ``matched_name`` (when the query matched
     another name than ``name``), ``local_name`` (its name in the user's script: the query's script when it is not
     Latin, else the first language of ``Accept-Language``, e.g. ``zh`` → Chinese characters) and ``display_name``
-    (``Suzhou (苏州)``)."""
-    found = crud.search_cities(
-        db(),
-        q=query.q,
-        country=query.country,
-        geonameid=query.geonameid,
-        has_profile=query.has_profile,
-        page=query.page,
-        per_page=query.per_page,
-        script=script_for_languages(request.headers.get("Accept-Language")) if query.q else None,
-    )
-    data = []
-    for city, public in zip(found.cities, crud.cities_public(db(), cities=found.cities), strict=True):
-        if query.q:
-            matched = found.matched.get(city.id)
-            local = found.in_script.get(city.id)
-            public.matched_name = matched if matched != city.name else None
-            public.local_name = local if local != city.name else None
-            public.display_name = crud.display_name(city, in_script=local)
-        data.append(public.model_dump(mode="json"))
-    return {"data": data, "count": found.count, "page": query.page, "per_page": query.per_page}
+    (``Suzhou (苏州)``). The ``X-Twinning-Cache`` header says whether the answer came from the process's answer
+    cache (``hit``) or was computed (``miss``)."""
+    script = script_for_languages(request.headers.get("Accept-Language")) if query.q else None
+    answer, hit = services().search.answer(db, query=query, script=script)
+    # Encoded once per answer, as Flask encodes a returned dict: a cached answer is served as these bytes.
+    body = answer.encode(lambda doc: cast(Response, current_app.json.response(doc)).get_data())
+    response = current_app.response_class(body, mimetype="application/json")
+    response.headers["X-Twinning-Cache"] = "hit" if hit else "miss"
+    return response
 
 
 @bp.post("/cities", responses={201: CityPublic, **WRITE_ERRORS}, security=auth.BEARER)

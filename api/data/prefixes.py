@@ -1,0 +1,106 @@
+"""Stored first pages of the short searches that match many places (``s``: 30,000 cities of cities1000).
+
+A name search ranks every city that has a key starting with the query (:func:`api.data.crud.search_cities`); for a
+query of one or two letters that is tens of thousands of cities, grouped, counted and sorted on every request
+(~100 ms). Such a query is a prefix of a few hundred at most: the table ``cityprefix`` keeps, for every folded
+prefix of at most :data:`MAX_LEN` characters that :data:`MIN_MATCHES` cities or more match, the number of cities it
+matches and the ids of the first :data:`TOP` in the search's own order (exact matches of a name, then names that
+start with it, then later words that start with it; larger places first; then id). A search for such a prefix
+without filters reads its page from there (one primary-key read); every other search, and every page past the
+stored ones, runs the full query. The answers are the same (``tests/seed/test_towns.py`` compares every stored
+prefix with the full query).
+
+Kept up to date in this one place: :func:`rebuild` (the seed, after loading names; the migration that adds the
+table) computes every row in one pass per length; :func:`api.data.crud.refresh_prefixes` recomputes the stored rows
+of a city's keys when a write changes its names or its population (create or rename a city, change its
+population). A prefix that reaches :data:`MIN_MATCHES` through such writes is not added until the next seed: it is
+answered by the full query, which is correct, only slower. Writes made outside the app's functions (psql) must call
+:func:`rebuild` (``twinning seed`` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlmodel import Session
+
+from api.data.text import fold
+
+MAX_LEN = 5  # prefixes of 1..MAX_LEN characters
+MIN_MATCHES = 300  # below this many cities the full query takes ~2 ms: not stored
+TOP = 200  # ids kept per prefix: page 1 at any page size (at most 200), or the first 200 places at smaller sizes
+
+# One length per pass: each (prefix, city) with the city's best tier for it, ranked within the prefix by the
+# search's order, with the prefix's number of cities. ``length(key) = L`` is ``key = prefix`` (an exact match).
+_BUILD_SQL = """
+SELECT prefix, city_id, total FROM (
+    SELECT m.prefix AS prefix, m.city_id AS city_id,
+           row_number() OVER (PARTITION BY m.prefix ORDER BY m.tier, c.population DESC, c.id) AS pos,
+           count(*) OVER (PARTITION BY m.prefix) AS total
+    FROM (
+        SELECT substr(key, 1, {length}) AS prefix, city_id,
+               min(CASE WHEN kind < 2 AND length(key) = {length} THEN 0 WHEN kind < 2 THEN 1 ELSE 2 END) AS tier
+        FROM cityname WHERE length(key) >= {length} GROUP BY 1, 2
+    ) m JOIN city c ON c.id = m.city_id
+) ranked WHERE pos <= {top} AND total >= {least} ORDER BY prefix, pos
+"""
+
+
+def rebuild(conn: Any) -> int:
+    """Recompute the whole table from ``cityname`` and ``city`` on the connection ``conn`` (in its transaction);
+    returns the number of prefixes stored. ~15 s for cities1000 on SQLite."""
+    rows: dict[str, tuple[int, list[int]]] = {}
+    for length in range(1, MAX_LEN + 1):
+        sql = _BUILD_SQL.format(length=int(length), top=int(TOP), least=int(MIN_MATCHES))
+        for prefix, city_id, total in conn.execute(text(sql)):
+            if fold(prefix) != prefix:  # ends in a space, say: no query folds to it
+                continue
+            rows.setdefault(prefix, (int(total), []))[1].append(int(city_id))
+    conn.execute(text("DELETE FROM cityprefix"))
+    if rows:
+        conn.execute(
+            text("INSERT INTO cityprefix (prefix, total, city_ids) VALUES (:prefix, :total, :city_ids)"),
+            [{"prefix": p, "total": t, "city_ids": ",".join(map(str, ids))} for p, (t, ids) in rows.items()],
+        )
+    return len(rows)
+
+
+def lookup(session: Session, *, needle: str) -> tuple[int, list[int]] | None:
+    """The stored ``(total, first ids)`` of the folded query ``needle``, or None when it is not stored."""
+    if not needle or len(needle) > MAX_LEN:
+        return None
+    row = session.connection().execute(_LOOKUP, {"prefix": needle}).first()
+    if row is None:
+        return None
+    return int(row[0]), [int(i) for i in row[1].split(",")] if row[1] else []
+
+
+_LOOKUP = text("SELECT total, city_ids FROM cityprefix WHERE prefix = :prefix")
+_STORED = text("SELECT prefix FROM cityprefix WHERE prefix IN :prefixes").bindparams(
+    bindparam("prefixes", expanding=True)
+)
+
+
+def prefixes_of(keys: Iterable[str]) -> set[str]:
+    """Every prefix of at most :data:`MAX_LEN` characters of ``keys``."""
+    return {key[:n] for key in keys for n in range(1, min(len(key), MAX_LEN) + 1)}
+
+
+def stored_among(session: Session, *, prefixes: Iterable[str]) -> list[str]:
+    """Those of ``prefixes`` that have a row (sorted)."""
+    wanted = sorted(set(prefixes))
+    out: list[str] = []
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        out.extend(r[0] for r in session.connection().execute(_STORED, {"prefixes": chunk}))
+    return sorted(out)
+
+
+def store(session: Session, *, prefix: str, total: int, city_ids: list[int]) -> None:
+    """Replace the row of ``prefix`` (which exists)."""
+    session.connection().execute(
+        text("UPDATE cityprefix SET total = :total, city_ids = :city_ids WHERE prefix = :prefix"),
+        {"prefix": prefix, "total": total, "city_ids": ",".join(map(str, city_ids))},
+    )
