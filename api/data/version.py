@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy import select as sa_select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlmodel import Session
 
 from api.data.models import DataVersion
@@ -121,7 +121,14 @@ def _before_execute(conn: Connection, _cursor: Any, statement: str, *_args: Any)
 
 
 def _clear(conn: Connection) -> None:
-    conn.info.pop(_MARK, None)
+    # A connection the database dropped is invalidated: its ``info`` is out of reach until the rollback that is
+    # under way completes (reading it raises PendingRollbackError), and nothing of its transaction will commit.
+    if conn.invalidated:
+        return
+    try:
+        conn.info.pop(_MARK, None)
+    except PendingRollbackError:
+        return
 
 
 def _commit(conn: Connection) -> None:
