@@ -44,7 +44,7 @@ from .inner_folds import InnerFold, inner_batches, sample_queries
 from .pair_features import STAGE1_FEATURES, STAGE2_FEATURES, Featurizer, Sources
 from .rank import top_k_rows
 from .shortlist import graph_quota, masked_take, size_quota, top_columns
-from .size_prior import BlendFit, SizePrior, size_weight
+from .size_prior import BLEND_COLUMNS, BlendFit, SizePrior, size_weight
 from .transfer_features import grouped_fold_assignment, lookup_pairs
 
 ARTIFACT_FORMAT = 3  # bumped when a saved model of an older layout can no longer be loaded
@@ -244,6 +244,7 @@ class PartnershipLikelihood(BaseEstimator):
         # weight), and each partner counts 1 / weight, so the MRRs stay those of uniformly drawn queries
         weight = size_weight(self.index_.population)
         keep = sample_queries(folds, rng, self.blend_sources, stage2_queries, weight)
+        n = self.index_.n
         for f, rows, src in self._batches(folds, keep):
             s = f.fz.stage1_matrix(src, self.stage1_weights_, self.stage1_intercept_)
             top, ts, rank = self._shortlist(f.fz, src, s)
@@ -251,8 +252,11 @@ class PartnershipLikelihood(BaseEstimator):
             held, adj = f.held[rows].tocoo(), src.adj.tocoo()
             ex_rows = np.concatenate([adj.row, np.arange(len(rows))])
             ex_cols = np.concatenate([adj.col, rows])
+            columns = np.arange(n) if n <= BLEND_COLUMNS else np.sort(rng.choice(n, BLEND_COLUMNS, replace=False))
             positives = (held.row, held.col, 1.0 / weight[rows[held.row]])
-            fit.add(f.fz.stats, src.country, src.population, p.sum(axis=1), out, positives, (ex_rows, ex_cols))
+            fit.add(
+                f.fz.stats, src.country, src.population, p.sum(axis=1), out, top, positives, (ex_rows, ex_cols), columns
+            )
         self.blend_mrr_ = fit.mrr()
         return fit.best()
 

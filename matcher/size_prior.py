@@ -18,9 +18,11 @@ other places) with the prior, which takes the share ``λ_a`` of the model's mass
 
     score(a, c) = (1 − λ_a) · p(c) + λ_a · Σp · q_s(c | a),   λ_a = sigmoid(t0 + t1 · (log pop(a) − 13))
 
-(bigger sources can lean more on size). ``β``, ``t0`` and ``t1`` are fitted by maximum likelihood on inner-fold
-queries that the re-ranker did not train on (:meth:`SizePrior.fit`), so the blend is calibrated on held-out
-partnerships, grouped country-pair folds included — not tuned on an evaluation split.
+(bigger sources can lean more on size). ``β``, ``t0`` and ``t1`` are chosen from a grid (:class:`BlendFit`) on
+inner-fold queries that the re-ranker did not train on: the best mean reciprocal rank of the partners whose two
+countries have no partnership in the fold's graph (the grouped country-pair folds make many), among the blends
+that keep the other partners' MRR within 2 % — calibrated on held-out partnerships, not tuned on an evaluation
+split. No blend at all is chosen when none helps.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from .graph import CityIndex
 from .graph_stats import GraphStats
 
 LOG_POP_CENTRE = 13.0  # log population of ~440,000 people: where t0 alone sets the weight
-_EPS = 1e-12
 
 
 def missing_pairs(stats: GraphStats) -> np.ndarray:
@@ -49,6 +50,7 @@ def _log_pop(population: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(np.asarray(population, float), 1.0))
 
 
+BLEND_COLUMNS = 20_000  # cities outside the shortlist sampled per batch to rank a partner among (BlendFit.add)
 GRID_BETA = (1.0, 1.5, 2.0)
 GRID_T0 = (-6.0, -4.5, -3.0, -2.0)
 GRID_T1 = (0.0, 0.75, 1.5)
@@ -111,27 +113,49 @@ class BlendFit:
         src_population: np.ndarray,
         mass: np.ndarray,
         unblended: np.ndarray,
-        positives: tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray],
+        top: np.ndarray,
+        positives: tuple[np.ndarray, np.ndarray, np.ndarray],
         excluded: tuple[np.ndarray, np.ndarray],
+        sample: np.ndarray,
     ) -> None:
-        """One batch: the ``unblended`` ``(m, n)`` scores and their shortlist's ``mass`` (Σp), the held-out
-        ``positives`` (rows, columns and optionally each one's weight) and the ``excluded`` cells (the source,
-        its partners) as (rows, columns)."""
-        pr, pc = positives[0], positives[1]
+        """One batch: the ``unblended`` ``(m, n)`` scores, the shortlist ``top`` and its ``mass`` (Σp), the
+        held-out ``positives`` (rows, columns, weights) and the ``excluded`` cells (the source, its partners).
+
+        A positive's rank counts the shortlisted cities above it exactly and the others through ``sample`` (columns
+        drawn uniformly; all columns on a small gazetteer), scaled to the number of other cities: the grid then
+        costs ``m × (shortlist + sample)`` per blend instead of ``m × n``."""
+        pr, pc, w = positives
         if len(pr) == 0:
             return
-        w = positives[2] if len(positives) == 3 else np.ones(len(pr))
+        m, n = unblended.shape
         thin = (np.asarray(stats.country_pairs)[src_country[pr], self.index.country[pc]] == 0).astype(int)
         self.n += np.bincount(thin, weights=w, minlength=2)
-        er, ec = excluded
-        self.rr_off += np.bincount(thin, weights=w * _reciprocal_ranks(unblended, pr, pc, er, ec), minlength=2)
+        rowk = np.arange(m, dtype=np.int64)[:, None] * n
+        taken = np.concatenate([(rowk + top).ravel(), excluded[0].astype(np.int64) * n + excluded[1]])
+        other = ~np.isin(
+            rowk + sample[None, :], taken
+        )  # (m, S): sampled cells that are neither shortlisted nor excluded
+        n_other = n - top.shape[1] - np.bincount(excluded[0], minlength=m)
+        scale = n_other / np.maximum(other.sum(axis=1), 1)
+        cols = np.concatenate([top, np.broadcast_to(sample, (m, len(sample)))], axis=1)
+        counted = np.concatenate([np.ones(top.shape, float), other * scale[:, None]], axis=1)
+        counted = counted[pr] * (cols[pr] != pc[:, None])  # (positives, cells): the positive's own cell left out
+        off = np.take_along_axis(unblended, cols, axis=1)
+        v_off = unblended[pr, pc]
+        self.rr_off += np.bincount(thin, weights=w * _reciprocal(off[pr], counted, v_off), minlength=2)
         log_miss = log_missing(stats)
+        country = self.index.country
         for beta in GRID_BETA:
-            lq = _log_prior(self.index, log_miss, beta, src_country)
+            lp = beta * _log_pop(self.index.population)
+            log_z = _finite_or_inf(_log_norm(lp, country, log_miss))[src_country]
+            lq = (log_miss[src_country[:, None], country[cols]] + lp[cols] - log_z[:, None]).astype(np.float32)
+            lq_pos = (log_miss[src_country[pr], country[pc]] + lp[pc] - log_z[pr]).astype(np.float32)
             for j, (b, t0, t1) in enumerate(self.grid):
                 if b == beta:
-                    res = SizePrior(b, t0, t1).blend(lq, src_population, mass, unblended)
-                    self.rr[j] += np.bincount(thin, weights=w * _reciprocal_ranks(res, pr, pc, er, ec), minlength=2)
+                    prior = SizePrior(b, t0, t1)
+                    res = prior.blend(lq, src_population, mass, off)
+                    v = prior.blend(lq_pos[:, None], src_population[pr], mass[pr], v_off[:, None])[:, 0]
+                    self.rr[j] += np.bincount(thin, weights=w * _reciprocal(res[pr], counted, v), minlength=2)
 
     def mrr(self) -> dict[str, float]:
         """MRR on the known and the thin partners, unblended and with the chosen blend, and their counts."""
@@ -167,14 +191,10 @@ def size_weight(population: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(np.asarray(population, float) / 1e5, 1.0))
 
 
-def _reciprocal_ranks(scores: np.ndarray, pr: np.ndarray, pc: np.ndarray, er: np.ndarray, ec: np.ndarray) -> np.ndarray:
-    """1 / rank of each positive (row ``pr``, column ``pc``) in its row: the excluded cells (``er``, ``ec``) do not
-    count; ties count against the positive, as the evaluation does."""
-    s = scores.copy()
-    s[er, ec] = -np.inf
-    v = s[pr, pc]
-    above = (s[pr] >= v[:, None]).sum(axis=1)  # includes the positive itself
-    return 1.0 / np.maximum(above, 1)
+def _reciprocal(scores: np.ndarray, counted: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """1 / rank of each positive whose own score is ``v``: 1 + the counted weight of the other cells scored at
+    least ``v`` (ties count against the positive, as the evaluation does)."""
+    return 1.0 / (1.0 + ((scores >= v[:, None]) * counted).sum(axis=1))
 
 
 def _log_prior(index: CityIndex, log_miss: np.ndarray, beta: float, source_countries: np.ndarray) -> np.ndarray:

@@ -101,16 +101,47 @@ def test_blend_fit_takes_a_blend_only_when_it_helps_thin_partners_and_keeps_the_
     unblended = _unblended(index.n, top, p)
     excluded = (np.array([0, 1]), np.array([6, 6]))  # the source (a US place) itself
     src_country, src_pop = np.array([3, 3]), np.array([8e6, 8e6])
+    every_column = np.arange(index.n)
+
+    def add(fit: BlendFit, rows: list[int], cols: list[int]) -> None:
+        positives = (np.array(rows), np.array(cols), np.ones(len(rows)))
+        fit.add(stats, src_country, src_pop, p.sum(axis=1), unblended, top, positives, excluded, every_column)
+
     # a thin partner (CN-US has no pair) that the model ranks low: some blend of the grid lifts it
     thin = BlendFit(index)
-    thin.add(stats, src_country, src_pop, p.sum(axis=1), unblended, (np.array([0]), np.array([0])), excluded)
-    thin.add(stats, src_country, src_pop, p.sum(axis=1), unblended, (np.array([1]), np.array([2])), excluded)
+    add(thin, [0], [0])
+    add(thin, [1], [2])
+    m = thin.mrr()
+    # unblended, Beijing (column 0) is below the 3 shortlisted places and tied with the 3 other places outside
+    # the shortlist (the source itself is excluded): rank 7, ties counting against it
+    assert m["thin_mrr_unblended"] == pytest.approx(1 / 7)
+    assert m["known_mrr_unblended"] == pytest.approx(1.0)  # Berlin (column 2) is the model's first
     chosen = thin.best()
     assert chosen.active
-    m = thin.mrr()
     assert m["thin_mrr"] > m["thin_mrr_unblended"]
     assert m["known_mrr"] >= 0.98 * m["known_mrr_unblended"]
     # known partners only: nothing to gain where the data is thin, so no blend
     known = BlendFit(index)
-    known.add(stats, src_country, src_pop, p.sum(axis=1), unblended, (np.array([0, 1]), np.array([2, 4])), excluded)
+    add(known, [0, 1], [2, 4])
     assert not known.best().active
+
+
+def test_blend_fit_ranks_through_a_column_sample_scaled_to_the_gazetteer() -> None:
+    index = _index()
+    stats = _stats(PAIRS)
+    top = np.array([[2, 4, 3]])
+    p = np.array([[0.5, 0.3, 0.1]])
+    unblended = _unblended(index.n, top, p)
+    unblended[0, [1, 5]] = 1e-8  # two places outside the shortlist above the partner (1e-9)
+    excluded = (np.array([0]), np.array([6]))
+    positives = (np.array([0]), np.array([0]), np.ones(1))
+    fits = []
+    for columns in (np.arange(index.n), np.array([0, 1, 7])):  # every column; a sample of three
+        fit = BlendFit(index)
+        fit.add(stats, np.array([3]), np.array([8e6]), p.sum(axis=1), unblended, top, positives, excluded, columns)
+        fits.append(fit.mrr()["thin_mrr_unblended"])
+    # exact: 3 shortlisted + places 1 and 5 above + place 7 tied -> rank 7
+    assert fits[0] == pytest.approx(1 / 7)
+    # sampled: of the other places (8 - 3 shortlisted - 1 excluded = 4), the sample holds 1 (above), 7 (tied)
+    # and the partner itself; 2 of the 3 sampled count, scaled by 4 / 3: rank 1 + 3 + 8 / 3
+    assert fits[1] == pytest.approx(1 / (1 + 3 + 8 / 3))
