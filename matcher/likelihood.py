@@ -249,9 +249,8 @@ class PartnershipLikelihood(BaseEstimator):
             s = f.fz.stage1_matrix(src, self.stage1_weights_, self.stage1_intercept_)
             top, ts, rank = self._shortlist(f.fz, src, s)
             p, out = self._unblended(src, s, top, ts, rank, f.fz)
-            held, adj = f.held[rows].tocoo(), src.adj.tocoo()
-            ex_rows = np.concatenate([adj.row, np.arange(len(rows))])
-            ex_cols = np.concatenate([adj.col, rows])
+            held = f.held[rows].tocoo()
+            ex_rows, ex_cols = _excluded_cells(src)
             columns = np.arange(n) if n <= BLEND_COLUMNS else np.sort(rng.choice(n, BLEND_COLUMNS, replace=False))
             positives = (held.row, held.col, 1.0 / weight[rows[held.row]])
             fit.add(
@@ -319,10 +318,7 @@ class PartnershipLikelihood(BaseEstimator):
         """
         if s is None:
             s = fz.stage1_matrix(src, self.stage1_weights_, self.stage1_intercept_)
-        coo = src.adj.tocoo()
-        real = np.flatnonzero(src.rows >= 0)
-        ex_rows = np.concatenate([coo.row, real]).astype(np.int64)
-        ex_cols = np.concatenate([coo.col, src.rows[real]]).astype(np.int64)
+        ex_rows, ex_cols = _excluded_cells(src)
         k0 = self._shortlist_size()
         g = int(max(0, min(self.graph_candidates, s.shape[1] - k0 - 1)))
         k = k0 + g  # the graph quota's filler: the next g cities by stage-1 score
@@ -466,6 +462,16 @@ class PartnershipLikelihood(BaseEstimator):
         if not isinstance(model, cls):
             raise TypeError(f"{path} does not contain a {cls.__name__}")
         return model
+
+
+def _excluded_cells(src: Sources) -> tuple[np.ndarray, np.ndarray]:
+    """The (row, column) cells no source may be offered: itself (a gazetteer row) and its partners."""
+    coo = src.adj.tocoo()
+    real = np.flatnonzero(src.rows >= 0)
+    return (
+        np.concatenate([coo.row, real]).astype(np.int64),
+        np.concatenate([coo.col, src.rows[real]]).astype(np.int64),
+    )
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -144,17 +144,14 @@ class BlendFit:
         v_off = unblended[pr, pc]
         self.rr_off += np.bincount(thin, weights=w * _reciprocal(off[pr], counted, v_off), minlength=2)
         log_miss = log_missing(stats)
-        country = self.index.country
         for beta in GRID_BETA:
-            lp = beta * _log_pop(self.index.population)
-            log_z = _finite_or_inf(_log_norm(lp, country, log_miss))[src_country]
-            lq = (log_miss[src_country[:, None], country[cols]] + lp[cols] - log_z[:, None]).astype(np.float32)
-            lq_pos = (log_miss[src_country[pr], country[pc]] + lp[pc] - log_z[pr]).astype(np.float32)
+            lq = _log_prior(self.index, log_miss, beta, src_country, cols)
+            lq_pos = _log_prior(self.index, log_miss, beta, src_country[pr], pc[:, None])
             for j, (b, t0, t1) in enumerate(self.grid):
                 if b == beta:
                     prior = SizePrior(b, t0, t1)
                     res = prior.blend(lq, src_population, mass, off)
-                    v = prior.blend(lq_pos[:, None], src_population[pr], mass[pr], v_off[:, None])[:, 0]
+                    v = prior.blend(lq_pos, src_population[pr], mass[pr], v_off[:, None])[:, 0]
                     self.rr[j] += np.bincount(thin, weights=w * _reciprocal(res[pr], counted, v), minlength=2)
 
     def mrr(self) -> dict[str, float]:
@@ -197,12 +194,24 @@ def _reciprocal(scores: np.ndarray, counted: np.ndarray, v: np.ndarray) -> np.nd
     return 1.0 / (1.0 + ((scores >= v[:, None]) * counted).sum(axis=1))
 
 
-def _log_prior(index: CityIndex, log_miss: np.ndarray, beta: float, source_countries: np.ndarray) -> np.ndarray:
+def _log_prior(
+    index: CityIndex,
+    log_miss: np.ndarray,
+    beta: float,
+    source_countries: np.ndarray,
+    cols: np.ndarray | None = None,
+) -> np.ndarray:
+    """``log q_s`` (float32) of each source country's row: over every place ``(m, n)``, or over the places
+    ``cols`` ``(m, K)`` of each row."""
     lp = beta * _log_pop(index.population)
     log_z = _finite_or_inf(_log_norm(lp, index.country, log_miss))
     rows = np.asarray(source_countries, np.int64)
-    out = log_miss[rows][:, index.country].astype(np.float32)
-    out += lp.astype(np.float32)[None, :]
+    if cols is None:
+        out = log_miss[rows][:, index.country].astype(np.float32)
+        out += lp.astype(np.float32)[None, :]
+    else:
+        out = log_miss[rows[:, None], index.country[cols]].astype(np.float32)
+        out += lp.astype(np.float32)[cols]
     out -= log_z[rows].astype(np.float32)[:, None]
     return out
 
