@@ -32,7 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 from .features import MIN_POPULATION, CityTable, ProfileData
 from .geo import haversine_km
 from .graph import neighbour_lists
-from .rank import spread_codes, top_k
+from .rank import spread_codes, top_k, top_k_among, top_k_rows
 from .results import Filters, Likelihood, RankedCandidate
 from .sector_fit import SectorFit, sector_fits
 
@@ -136,27 +136,43 @@ class TwinningMatcher(BaseEstimator):
         self.profile_cache_ = (oj, sj, oj + sj, np.linalg.norm(oj + sj, axis=1), sj.sum(axis=1))
 
     # ------------------------------------------------------------------ scoring
-    def _likelihood(self, rows: np.ndarray) -> np.ndarray | None:
+    def _likelihood(self, rows: np.ndarray, raw: np.ndarray | None = None) -> np.ndarray | None:
+        """The scaled likelihood ``(len(rows), n)`` of the query rows against every city (``raw``: their
+        :meth:`_raw_likelihood`, if already computed)."""
+        if raw is None:
+            raw = self._raw_likelihood(rows)
+        return None if raw is None else self._likelihood_scale(np.asarray(raw, np.float64))
+
+    def _raw_likelihood(self, rows: np.ndarray) -> np.ndarray | None:
+        """The model's probabilities ``(len(rows), n)`` in table order (0 for a city the model does not know;
+        a source it does not know is scored as a new city), float32 when the model gives float32."""
         if self.likelihood is None:
             return None
         t = self.table_
-        known = self.likelihood_cols_[rows] >= 0
         cols = self.likelihood_cols_
-        have = cols >= 0
+        known = cols[rows] >= 0
         if self.likelihood_aligned_ and known.all():  # the same gazetteer in the same order: no column gather
-            out = np.asarray(self.likelihood.score_sources(t.geonameids[rows].tolist()), np.float64)
-            return self._likelihood_scale(out)
-        out = np.zeros((len(rows), len(t)), np.float64)
+            return np.asarray(self.likelihood.score_sources(t.geonameids[rows].tolist()))
+        have = np.flatnonzero(cols >= 0)
+        out: np.ndarray | None = None
         if known.any():
-            scores = np.asarray(self.likelihood.score_sources(t.geonameids[rows[known]].tolist()), np.float64)
-            out[np.ix_(np.flatnonzero(known), np.flatnonzero(have))] = scores[:, cols[have]]
+            scores = np.asarray(self.likelihood.score_sources(t.geonameids[rows[known]].tolist()))
+            out = np.zeros((len(rows), len(t)), np.float32 if scores.dtype == np.float32 else np.float64)
+            if known.all() and len(have) and have[-1] == len(have) - 1:  # the model's cities first: one gather
+                np.take(scores, cols[have], axis=1, out=out[:, : len(have)], mode="clip")
+            else:
+                out[np.ix_(np.flatnonzero(known), have)] = scores[:, cols[have]]
         for q in np.flatnonzero(~known):
             r = rows[q]
             s = np.asarray(
                 self.likelihood.score_new(str(t.country[r]), int(t.population[r]), float(t.lat[r]), float(t.lon[r]))
             )
+            if out is None:
+                out = np.zeros((len(rows), len(t)), np.float32 if s.dtype == np.float32 else np.float64)
+            elif out.dtype == np.float32 and s.dtype != np.float32:
+                out = out.astype(np.float64)
             out[q, have] = s[cols[have]]
-        return self._likelihood_scale(out)
+        return out
 
     def _likelihood_scale(self, p: np.ndarray) -> np.ndarray:
         """``1 + log10(p) / 8`` (for the default floor) in [0, 1], computed in place of a float64 copy of ``p``.
@@ -301,12 +317,12 @@ class TwinningMatcher(BaseEstimator):
         """
         return self._score_rows(np.asarray(rows, np.int64))[0]
 
-    def _score_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(scores, scaled likelihood or None)``, both ``(len(rows), n)``."""
+    def _score_rows(self, rows: np.ndarray, raw: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(scores, scaled likelihood or None)``, both ``(len(rows), n)`` (``raw``: see :meth:`_likelihood`)."""
         check_is_fitted(self, "table_")
         t = self.table_
         w = self.weights_
-        lik = self._likelihood(rows)
+        lik = self._likelihood(rows, raw)
         if lik is not None:
             total = lik * w["likelihood"]
             wsum = w["likelihood"]
@@ -323,20 +339,13 @@ class TwinningMatcher(BaseEstimator):
         block = None
         if has.any() and self.profiled_.size:
             qi, cols = np.flatnonzero(has), self.profiled_
-            comps = self._profile_block(rows[has], cols)
-            # the same sums, in the same order, as blend() over the available components
-            sub_total = lik[np.ix_(qi, cols)] * w["likelihood"] if lik is not None else None
-            sub_w = w["likelihood"] if lik is not None else 0.0
-            for name in ("interest", "complementarity", "reciprocity"):
-                term = w[name] * comps[name]
-                sub_total = term if sub_total is None else sub_total + term
-                sub_w = sub_w + w[name]
-            if lik is None:
+            if lik is not None:
+                block = (qi, cols, self._profile_scores(rows[has], lik[np.ix_(qi, cols)]))
+            else:
+                sub_total = self._profile_total(rows[has], cols)
                 sub_total = sub_total + w["size"] * size[np.ix_(qi, cols)]
                 sub_total = sub_total + w["context"] * ctx[np.ix_(qi, cols)]
-                sub_w = sub_w + w["size"] + w["context"]
-            assert sub_total is not None
-            block = (qi, cols, sub_total / sub_w)
+                block = (qi, cols, sub_total / (self._profile_weight(0.0) + w["size"] + w["context"]))
         if wsum > 0:
             total /= wsum
         else:
@@ -347,6 +356,32 @@ class TwinningMatcher(BaseEstimator):
         self._apply_preferences(rows, score)
         return np.clip(score, 0.0, 1.0, out=score), lik
 
+    def _profile_weight(self, start: float) -> float:
+        """``start`` plus the profile components' weights, summed in :meth:`blend`'s order."""
+        w = self.weights_
+        for name in ("interest", "complementarity", "reciprocity"):
+            start = start + w[name]
+        return start
+
+    def _profile_total(self, q: np.ndarray, cols: np.ndarray, lik: np.ndarray | None = None) -> np.ndarray:
+        """``Σ wᶜ·xᶜ`` over the likelihood (if given, ``(len(q), len(cols))``) and the profile components of the
+        profiled sources ``q`` against the profiled cities ``cols``: the same sums, in the same order, as
+        :meth:`blend` over the available components."""
+        w = self.weights_
+        comps = self._profile_block(q, cols)
+        sub_total = lik * w["likelihood"] if lik is not None else None
+        for name in ("interest", "complementarity", "reciprocity"):
+            term = w[name] * comps[name]
+            sub_total = term if sub_total is None else sub_total + term
+        assert sub_total is not None
+        return sub_total
+
+    def _profile_scores(self, q: np.ndarray, lik: np.ndarray) -> np.ndarray:
+        """The blended scores (before preferences) of the profiled sources ``q`` against every profiled city, from
+        the scaled likelihood ``lik`` of those pairs ``(len(q), len(profiled_))``."""
+        sub_w = self._profile_weight(self.weights_["likelihood"])
+        return self._profile_total(q, self.profiled_, lik) / sub_w
+
     def _apply_preferences(self, rows: np.ndarray, score: np.ndarray) -> None:
         """``score *= preference_penalty ** violations``, in place, only where a preference can apply."""
         cols = self.pref_cols_
@@ -356,15 +391,20 @@ class TwinningMatcher(BaseEstimator):
             elif cols.size:
                 score[q, cols] *= np.power(self.preference_penalty, self._violations(int(r), cols)).astype(np.float64)
 
-    def components_at(self, row: int, cols: np.ndarray, lik_row: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def components_at(
+        self, row: int, cols: np.ndarray, lik_row: np.ndarray | None = None, *, lik_at: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """Every component of the pairs (``row``, each of ``cols``): ``{name: (1, len(cols))}``; NaN = n/a.
 
-        ``lik_row`` is the row's scaled likelihood against all cities, if already computed (else it is).
+        ``lik_row`` is the row's scaled likelihood against all cities, or ``lik_at`` against ``cols`` only, if
+        already computed (else it is).
         """
         t = self.table_
         cols = np.asarray(cols, np.int64)
         comps: dict[str, np.ndarray] = {}
-        if self.likelihood is not None:
+        if self.likelihood is not None and lik_at is not None:
+            comps["likelihood"] = np.asarray(lik_at, np.float64)[None, :]
+        elif self.likelihood is not None:
             if lik_row is None:
                 lik = self._likelihood(np.array([row]))
                 assert lik is not None
@@ -421,23 +461,149 @@ class TwinningMatcher(BaseEstimator):
             share = filters.max_country_share
         picked = self._top(row, scores, k, mask, share if diversify and share < 1 else None)
         comps = self.components_at(row, picked, None if lik is None else lik[0])
-        return self._explain_rows(row, picked, comps, scores)
+        return self._explain_rows(row, picked, comps, scores[picked])
 
     def suggest_many(
         self, rows: Sequence[int] | np.ndarray, k: int = 10, batch: int = 64
     ) -> list[list[RankedCandidate]]:
-        """Top ``k`` (diversified) suggestions for many cities; scoring is done a batch of rows at a time."""
+        """Top ``k`` (diversified) suggestions for many cities; scoring is done a batch of rows at a time.
+
+        With a learned likelihood (the re-scoring case), the ranking is made on the model's raw scores, and the
+        served score is computed only where it can matter (:meth:`_suggest_fast`); otherwise every score of the
+        batch is computed. Both give the same suggestions."""
         rows = np.asarray(rows, np.int64)
         out: list[list[RankedCandidate]] = []
         for start in range(0, len(rows), batch):
             part = rows[start : start + batch]
-            scores, lik = self._score_rows(part)
+            raw = self._raw_likelihood(part)
+            if raw is not None and self.weights_["likelihood"] > 0 and bool(np.isfinite(raw).all()):
+                out.extend(self._suggest_fast(part, raw, k))
+                continue
+            scores, lik = self._score_rows(part, raw)
             for q, row in enumerate(part):
                 mask = self.candidate_mask(int(row))
                 picked = self._top(int(row), scores[q], k, mask, self.max_country_share)
                 comps = self.components_at(int(row), picked, None if lik is None else lik[q])
-                out.append(self._explain_rows(int(row), picked, comps, scores[q]))
+                out.append(self._explain_rows(int(row), picked, comps, scores[q][picked]))
         return out
+
+    def _suggest_fast(self, part: np.ndarray, raw: np.ndarray, k: int) -> list[list[RankedCandidate]]:
+        """:meth:`suggest_many` of one batch from the model's raw scores ``raw`` ``(len(part), n)``, without the
+        ``(len(part), n)`` served scores.
+
+        Where neither side's profile nor preferences apply, the served score is a non-decreasing function ``g`` of
+        the raw score (:meth:`_likelihood_scale`, the weight, the clip); the columns where they can apply (the
+        profiled cities and those with preferences) are scored exactly for every row. So the diversity pass's head
+        (:func:`~matcher.rank.top_k`) is among the best ``max(20 k, 200)`` other columns by raw score, with their
+        ties, plus those columns, as long as ``g`` separates the boundary from the next raw score below it; the
+        served scores are computed on these only, elementwise as :meth:`_score_rows` does. A row where that does
+        not hold (a boundary in the clipped range, preferences of the source's own, a short head) is scored in
+        full."""
+        t = self.table_
+        n = len(t)
+        m = len(part)
+        head = max(k * 20, 200)
+        profiled = self.profiled_
+        block = np.zeros((0, len(profiled)))
+        block_of = np.full(m, -1, np.int64)
+        has = t.has_profile[part]
+        if has.any() and profiled.size:
+            qi = np.flatnonzero(has)
+            block = self._profile_scores(
+                part[has], self._likelihood_scale(raw[np.ix_(qi, profiled)].astype(np.float64))
+            )
+            block_of[qi] = np.arange(len(qi))
+        special = np.union1d(self.pref_cols_, profiled).astype(np.int64)
+        partners = [np.unique(np.append(self.partners_[int(r)], r)).astype(np.int64) for r in part]
+        ex_rows = np.repeat(np.arange(m), [len(x) for x in partners])
+        ex_cols = np.concatenate(partners) if partners else np.zeros(0, np.int64)
+        cand = top_k_rows(raw, min(head, n), skip_cols=special if special.size else None, skip_cells=(ex_rows, ex_cols))
+        out: list[list[RankedCandidate]] = []
+        for q, row in enumerate(part):
+            r = int(row)
+            cols = None if self._own_preferences(r) else self._fast_columns(raw[q], cand[q], partners[q], special)
+            picked = lik_at = None
+            if cols is not None:
+                scores, lik = self._scores_at(r, raw[q], cols, block, int(block_of[q]))
+                picked_pos = self._top_among(r, cols, scores, k, n - len(partners[q]))
+                if picked_pos is not None:
+                    picked, scores_at, lik_at = cols[picked_pos], scores[picked_pos], lik[picked_pos]
+            if picked is None or lik_at is None:  # in full, as _score_rows does
+                every = np.arange(n)
+                scores_all, lik_all = self._scores_at(r, raw[q], every, block, int(block_of[q]))
+                picked = self._top(r, scores_all, k, self.candidate_mask(r), self.max_country_share)
+                scores_at, lik_at = scores_all[picked], lik_all[picked]
+            comps = self.components_at(r, picked, lik_at=lik_at)
+            out.append(self._explain_rows(r, picked, comps, scores_at))
+        return out
+
+    def _fast_columns(
+        self, p: np.ndarray, cand: np.ndarray, excluded: np.ndarray, special: np.ndarray
+    ) -> np.ndarray | None:
+        """The columns of one row of :meth:`_suggest_fast` to score exactly: the best other columns by the raw
+        score ``p`` (``cand``, from the batch's partial selection), every column tied with the worst of them, and
+        the ``special`` columns; none of ``excluded`` (the row and its partners). ``None``: score the row in full
+        (``g`` does not separate the boundary from the raw scores below it)."""
+        other = np.union1d(special, excluded)
+        c = cand[~np.isin(cand, other)]
+        n_plain = len(p) - len(other)
+        if len(c) < n_plain:  # plain columns are left out: they must all score below the head's boundary
+            if len(c) == 0:
+                return None
+            kth = p[c].min()
+            if np.count_nonzero(p >= kth) - np.count_nonzero(p[other] >= kth) > len(c):  # ties at the boundary
+                c = np.flatnonzero(p >= kth)
+                c = c[~np.isin(c, other)]
+            below = np.nextafter(kth, np.array(-np.inf, p.dtype))
+            g = self._plain_scores(np.array([below, kth], p.dtype))
+            if not g[0] < g[1]:
+                return None
+        return np.concatenate([c, special[~np.isin(special, excluded)]]).astype(np.int64)
+
+    def _plain_scores(self, p: np.ndarray) -> np.ndarray:
+        """The served score of raw likelihoods ``p`` where no profile or preference applies (:meth:`_score_rows`)."""
+        w = self.weights_["likelihood"]
+        s = self._likelihood_scale(np.asarray(p, np.float64)) * w
+        s /= w
+        return np.clip(s, 0.0, 1.0, out=s)
+
+    def _scores_at(
+        self, r: int, p: np.ndarray, cols: np.ndarray, block: np.ndarray, b: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(served scores, scaled likelihood)`` of the row ``r`` at ``cols`` from its raw scores ``p`` (all cities),
+        elementwise as :meth:`_score_rows` computes them; ``block[b]`` holds the row's scores against the profiled
+        cities (``b < 0``: the row has no profile)."""
+        w = self.weights_["likelihood"]
+        lik = self._likelihood_scale(p[cols].astype(np.float64))
+        s = lik * w
+        s /= w
+        if b >= 0 and self.profiled_.size:
+            pos = np.minimum(np.searchsorted(self.profiled_, cols), len(self.profiled_) - 1)
+            hit = self.profiled_[pos] == cols
+            s[hit] = block[b, pos[hit]]
+        penalty = self.preference_penalty
+        if self._own_preferences(r):
+            s *= np.power(penalty, self._violations(r, cols)).astype(np.float64)
+        elif self.pref_cols_.size:
+            pos = np.minimum(np.searchsorted(self.pref_cols_, cols), len(self.pref_cols_) - 1)
+            hit = self.pref_cols_[pos] == cols
+            if hit.any():
+                s[hit] *= np.power(penalty, self._violations(r, cols[hit])).astype(np.float64)
+        return np.clip(s, 0.0, 1.0, out=s), lik
+
+    def _top_among(self, r: int, cols: np.ndarray, scores: np.ndarray, k: int, n_allowed: int) -> np.ndarray | None:
+        """:meth:`_top` (as :meth:`suggest_many` calls it) over the allowed ``cols`` only: positions in ``cols``."""
+        preferred = self.preferred_countries(r).tolist()
+        return top_k_among(
+            cols,
+            scores,
+            k,
+            n_allowed,
+            groups=self.table_.country_idx,
+            max_group_share=self.max_country_share,
+            preferred=preferred,
+            spread=self.spread_ if preferred else None,
+        )
 
     def preferred_countries(self, row: int) -> np.ndarray:
         """Country indices (``table_.country_idx``) that the city at ``row`` prefers (empty: none)."""
@@ -465,12 +631,12 @@ class TwinningMatcher(BaseEstimator):
         others = np.array([other], np.int64)
         scores, lik = self._score_rows(np.array([row], np.int64))
         comps = self.components_at(row, others, None if lik is None else lik[0])
-        return self._explain_rows(row, others, comps, scores[0])[0]
+        return self._explain_rows(row, others, comps, scores[0][others])[0]
 
     def _explain_rows(
         self, row: int, picked: np.ndarray, comps: Mapping[str, np.ndarray], scores: np.ndarray
     ) -> list[RankedCandidate]:
-        """``comps`` are aligned with ``picked`` (:meth:`components_at`); ``scores`` with all cities."""
+        """``comps`` (:meth:`components_at`) and ``scores`` are aligned with ``picked``."""
         t = self.table_
         dist = haversine_km(t.lat[row], t.lon[row], t.lat[picked], t.lon[picked])
         fits = self.sector_fits(row, picked)
@@ -481,7 +647,7 @@ class TwinningMatcher(BaseEstimator):
                 RankedCandidate(
                     row=int(j),
                     city_id=int(t.ids[j]),
-                    score=round(float(scores[j]), 4),
+                    score=round(float(scores[q]), 4),
                     components=c,
                     sectors=fits[q],
                     distance_km=round(float(dist[q]), 1),
