@@ -23,6 +23,7 @@ weighted; without a model they carry the score of cities that have no profile.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -640,17 +641,22 @@ class TwinningMatcher(BaseEstimator):
         t = self.table_
         dist = haversine_km(t.lat[row], t.lon[row], t.lat[picked], t.lon[picked])
         fits = self.sector_fits(row, picked)
+        # as Python floats once per component (not one numpy scalar per cell); NaN (n/a) is left out
+        values = [(name, np.asarray(v, np.float64)[0].tolist()) for name, v in comps.items()]
+        score_list = np.asarray(scores, np.float64).tolist()
+        dist_list = np.asarray(dist, np.float64).tolist()
+        ids = t.ids[picked].tolist()
         out = []
-        for q, j in enumerate(picked):
-            c = {name: round(float(v[0, q]), 4) for name, v in comps.items() if not np.isnan(v[0, q])}
+        for q, j in enumerate(np.asarray(picked).tolist()):
+            c = {name: round(x[q], 4) for name, x in values if not math.isnan(x[q])}
             out.append(
                 RankedCandidate(
                     row=int(j),
-                    city_id=int(t.ids[j]),
-                    score=round(float(scores[q]), 4),
+                    city_id=int(ids[q]),
+                    score=round(score_list[q], 4),
                     components=c,
                     sectors=fits[q],
-                    distance_km=round(float(dist[q]), 1),
+                    distance_km=round(dist_list[q], 1),
                 )
             )
         return out
