@@ -103,6 +103,7 @@ class TwinningMatcher(BaseEstimator):
             and len(np.asarray(self.likelihood.geonameids_)) == n
             and np.array_equal(self.likelihood_cols_, np.arange(n))
         )
+        self.likelihood_runs_ = _column_runs(self.likelihood_cols_)
         self.log_pop_ = np.log(np.maximum(table.population, MIN_POPULATION))
         self.spread_ = spread_codes(table.population, table.lat, table.lon)
         self.abs_lat_ = np.abs(table.lat)
@@ -159,8 +160,9 @@ class TwinningMatcher(BaseEstimator):
         if known.any():
             scores = np.asarray(self.likelihood.score_sources(t.geonameids[rows[known]].tolist()))
             out = np.zeros((len(rows), len(t)), np.float32 if scores.dtype == np.float32 else np.float64)
-            if known.all() and len(have) and have[-1] == len(have) - 1:  # the model's cities first: one gather
-                np.take(scores, cols[have], axis=1, out=out[:, : len(have)], mode="clip")
+            if known.all() and self.likelihood_runs_ is not None:  # the same order but for a few places: slices
+                for start, stop, first in self.likelihood_runs_:
+                    out[:, start:stop] = scores[:, first : first + stop - start]
             else:
                 out[np.ix_(np.flatnonzero(known), have)] = scores[:, cols[have]]
         for q in np.flatnonzero(~known):
@@ -519,10 +521,14 @@ class TwinningMatcher(BaseEstimator):
         ex_rows = np.repeat(np.arange(m), [len(x) for x in partners])
         ex_cols = np.concatenate(partners) if partners else np.zeros(0, np.int64)
         cand = top_k_rows(raw, min(head, n), skip_cols=special if special.size else None, skip_cells=(ex_rows, ex_cols))
+        blocked = np.zeros(n, bool)
+        blocked[special] = True
         out: list[list[RankedCandidate]] = []
         for q, row in enumerate(part):
             r = int(row)
-            cols = None if self._own_preferences(r) else self._fast_columns(raw[q], cand[q], partners[q], special)
+            cols = (
+                None if self._own_preferences(r) else self._fast_columns(raw[q], cand[q], partners[q], special, blocked)
+            )
             picked = lik_at = None
             if cols is not None:
                 scores, lik = self._scores_at(r, raw[q], cols, block, int(block_of[q]))
@@ -539,26 +545,31 @@ class TwinningMatcher(BaseEstimator):
         return out
 
     def _fast_columns(
-        self, p: np.ndarray, cand: np.ndarray, excluded: np.ndarray, special: np.ndarray
+        self, p: np.ndarray, cand: np.ndarray, excluded: np.ndarray, special: np.ndarray, blocked: np.ndarray
     ) -> np.ndarray | None:
         """The columns of one row of :meth:`_suggest_fast` to score exactly: the best other columns by the raw
         score ``p`` (``cand``, from the batch's partial selection), every column tied with the worst of them, and
-        the ``special`` columns; none of ``excluded`` (the row and its partners). ``None``: score the row in full
-        (``g`` does not separate the boundary from the raw scores below it)."""
-        other = np.union1d(special, excluded)
-        c = cand[~np.isin(cand, other)]
-        n_plain = len(p) - len(other)
-        if len(c) < n_plain:  # plain columns are left out: they must all score below the head's boundary
-            if len(c) == 0:
-                return None
-            kth = p[c].min()
-            if np.count_nonzero(p >= kth) - np.count_nonzero(p[other] >= kth) > len(c):  # ties at the boundary
-                c = np.flatnonzero(p >= kth)
-                c = c[~np.isin(c, other)]
-            below = np.nextafter(kth, np.array(-np.inf, p.dtype))
-            g = self._plain_scores(np.array([below, kth], p.dtype))
-            if not g[0] < g[1]:
-                return None
+        the ``special`` columns; none of ``excluded`` (the row and its partners). ``blocked`` marks the ``special``
+        columns (``(n,)``; restored on return). ``None``: score the row in full (``g`` does not separate the
+        boundary from the raw scores below it)."""
+        was = blocked[excluded]
+        blocked[excluded] = True
+        try:
+            c = cand[~blocked[cand]]
+            n_plain = len(p) - len(special) - int(np.count_nonzero(~was))
+            if len(c) < n_plain:  # plain columns are left out: they must all score below the head's boundary
+                if len(c) == 0:
+                    return None
+                kth = p[c].min()
+                ge = p >= kth
+                if np.count_nonzero(ge) - np.count_nonzero(ge & blocked) > len(c):  # ties at the boundary
+                    c = np.flatnonzero(ge & ~blocked)
+                below = np.nextafter(kth, np.array(-np.inf, p.dtype))
+                g = self._plain_scores(np.array([below, kth], p.dtype))
+                if not g[0] < g[1]:
+                    return None
+        finally:
+            blocked[excluded] = was
         return np.concatenate([c, special[~np.isin(special, excluded)]]).astype(np.int64)
 
     def _plain_scores(self, p: np.ndarray) -> np.ndarray:
@@ -665,3 +676,19 @@ class TwinningMatcher(BaseEstimator):
     def sector_fits(self, row: int, others: np.ndarray, top: int = 5) -> list[list[SectorFit]]:
         """Ranked collaboration sectors for each pair (row, other), each with a one-line reason."""
         return sector_fits(self.table_, row, others, top)
+
+
+def _column_runs(cols: np.ndarray, max_runs: int = 4096) -> list[tuple[int, int, int]] | None:
+    """``cols`` (each table row's column in the model, -1 for none) as runs ``(start, stop, first)``: table rows
+    ``start:stop`` are the model's columns ``first:first + stop - start``; ``None`` if there are more than
+    ``max_runs`` (a gather is then cheaper than the slices)."""
+    have = np.flatnonzero(cols >= 0)
+    if len(have) == 0:
+        return []
+    src = cols[have]
+    breaks = np.flatnonzero((np.diff(have) != 1) | (np.diff(src) != 1)) + 1
+    if len(breaks) + 1 > max_runs:
+        return None
+    starts = np.concatenate([[0], breaks])
+    stops = np.concatenate([breaks, [len(have)]])
+    return [(int(have[a]), int(have[b - 1]) + 1, int(src[a])) for a, b in zip(starts, stops, strict=True)]
