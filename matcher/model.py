@@ -33,7 +33,8 @@ from sklearn.utils.validation import check_is_fitted
 from .features import MIN_POPULATION, CityTable, ProfileData
 from .geo import haversine_km
 from .graph import neighbour_lists
-from .rank import spread_codes, top_k, top_k_among, top_k_rows
+from .rank import spread_codes, top_k
+from .raw_rank import column_runs, profile_scores, profile_total, profile_weight, raw_likelihood, suggest_batch
 from .results import Filters, Likelihood, RankedCandidate
 from .sector_fit import SectorFit, sector_fits
 
@@ -103,7 +104,7 @@ class TwinningMatcher(BaseEstimator):
             and len(np.asarray(self.likelihood.geonameids_)) == n
             and np.array_equal(self.likelihood_cols_, np.arange(n))
         )
-        self.likelihood_runs_ = _column_runs(self.likelihood_cols_)
+        self.likelihood_runs_ = column_runs(self.likelihood_cols_)
         self.log_pop_ = np.log(np.maximum(table.population, MIN_POPULATION))
         self.spread_ = spread_codes(table.population, table.lat, table.lon)
         self.abs_lat_ = np.abs(table.lat)
@@ -140,42 +141,10 @@ class TwinningMatcher(BaseEstimator):
     # ------------------------------------------------------------------ scoring
     def _likelihood(self, rows: np.ndarray, raw: np.ndarray | None = None) -> np.ndarray | None:
         """The scaled likelihood ``(len(rows), n)`` of the query rows against every city (``raw``: their
-        :meth:`_raw_likelihood`, if already computed)."""
+        :func:`~matcher.raw_rank.raw_likelihood`, if already computed)."""
         if raw is None:
-            raw = self._raw_likelihood(rows)
+            raw = raw_likelihood(self, rows)
         return None if raw is None else self._likelihood_scale(np.asarray(raw, np.float64))
-
-    def _raw_likelihood(self, rows: np.ndarray) -> np.ndarray | None:
-        """The model's probabilities ``(len(rows), n)`` in table order (0 for a city the model does not know;
-        a source it does not know is scored as a new city), float32 when the model gives float32."""
-        if self.likelihood is None:
-            return None
-        t = self.table_
-        cols = self.likelihood_cols_
-        known = cols[rows] >= 0
-        if self.likelihood_aligned_ and known.all():  # the same gazetteer in the same order: no column gather
-            return np.asarray(self.likelihood.score_sources(t.geonameids[rows].tolist()))
-        have = np.flatnonzero(cols >= 0)
-        out: np.ndarray | None = None
-        if known.any():
-            scores = np.asarray(self.likelihood.score_sources(t.geonameids[rows[known]].tolist()))
-            out = np.zeros((len(rows), len(t)), np.float32 if scores.dtype == np.float32 else np.float64)
-            if known.all() and self.likelihood_runs_ is not None:  # the same order but for a few places: slices
-                for start, stop, first in self.likelihood_runs_:
-                    out[:, start:stop] = scores[:, first : first + stop - start]
-            else:
-                out[np.ix_(np.flatnonzero(known), have)] = scores[:, cols[have]]
-        for q in np.flatnonzero(~known):
-            r = rows[q]
-            s = np.asarray(
-                self.likelihood.score_new(str(t.country[r]), int(t.population[r]), float(t.lat[r]), float(t.lon[r]))
-            )
-            if out is None:
-                out = np.zeros((len(rows), len(t)), np.float32 if s.dtype == np.float32 else np.float64)
-            elif out.dtype == np.float32 and s.dtype != np.float32:
-                out = out.astype(np.float64)
-            out[q, have] = s[cols[have]]
-        return out
 
     def _likelihood_scale(self, p: np.ndarray) -> np.ndarray:
         """``1 + log10(p) / 8`` (for the default floor) in [0, 1], computed in place of a float64 copy of ``p``.
@@ -343,12 +312,12 @@ class TwinningMatcher(BaseEstimator):
         if has.any() and self.profiled_.size:
             qi, cols = np.flatnonzero(has), self.profiled_
             if lik is not None:
-                block = (qi, cols, self._profile_scores(rows[has], lik[np.ix_(qi, cols)]))
+                block = (qi, cols, profile_scores(self, rows[has], lik[np.ix_(qi, cols)]))
             else:
-                sub_total = self._profile_total(rows[has], cols)
+                sub_total = profile_total(self, rows[has], cols)
                 sub_total = sub_total + w["size"] * size[np.ix_(qi, cols)]
                 sub_total = sub_total + w["context"] * ctx[np.ix_(qi, cols)]
-                block = (qi, cols, sub_total / (self._profile_weight(0.0) + w["size"] + w["context"]))
+                block = (qi, cols, sub_total / (profile_weight(self, 0.0) + w["size"] + w["context"]))
         if wsum > 0:
             total /= wsum
         else:
@@ -358,32 +327,6 @@ class TwinningMatcher(BaseEstimator):
             score[np.ix_(block[0], block[1])] = block[2]
         self._apply_preferences(rows, score)
         return np.clip(score, 0.0, 1.0, out=score), lik
-
-    def _profile_weight(self, start: float) -> float:
-        """``start`` plus the profile components' weights, summed in :meth:`blend`'s order."""
-        w = self.weights_
-        for name in ("interest", "complementarity", "reciprocity"):
-            start = start + w[name]
-        return start
-
-    def _profile_total(self, q: np.ndarray, cols: np.ndarray, lik: np.ndarray | None = None) -> np.ndarray:
-        """``Σ wᶜ·xᶜ`` over the likelihood (if given, ``(len(q), len(cols))``) and the profile components of the
-        profiled sources ``q`` against the profiled cities ``cols``: the same sums, in the same order, as
-        :meth:`blend` over the available components."""
-        w = self.weights_
-        comps = self._profile_block(q, cols)
-        sub_total = lik * w["likelihood"] if lik is not None else None
-        for name in ("interest", "complementarity", "reciprocity"):
-            term = w[name] * comps[name]
-            sub_total = term if sub_total is None else sub_total + term
-        assert sub_total is not None
-        return sub_total
-
-    def _profile_scores(self, q: np.ndarray, lik: np.ndarray) -> np.ndarray:
-        """The blended scores (before preferences) of the profiled sources ``q`` against every profiled city, from
-        the scaled likelihood ``lik`` of those pairs ``(len(q), len(profiled_))``."""
-        sub_w = self._profile_weight(self.weights_["likelihood"])
-        return self._profile_total(q, self.profiled_, lik) / sub_w
 
     def _apply_preferences(self, rows: np.ndarray, score: np.ndarray) -> None:
         """``score *= preference_penalty ** violations``, in place, only where a preference can apply."""
@@ -472,15 +415,15 @@ class TwinningMatcher(BaseEstimator):
         """Top ``k`` (diversified) suggestions for many cities; scoring is done a batch of rows at a time.
 
         With a learned likelihood (the re-scoring case), the ranking is made on the model's raw scores, and the
-        served score is computed only where it can matter (:meth:`_suggest_fast`); otherwise every score of the
+        served score is computed only where it can matter (:func:`~matcher.raw_rank.suggest_batch`); otherwise every score of the
         batch is computed. Both give the same suggestions."""
         rows = np.asarray(rows, np.int64)
         out: list[list[RankedCandidate]] = []
         for start in range(0, len(rows), batch):
             part = rows[start : start + batch]
-            raw = self._raw_likelihood(part)
+            raw = raw_likelihood(self, part)
             if raw is not None and self.weights_["likelihood"] > 0 and bool(np.isfinite(raw).all()):
-                out.extend(self._suggest_fast(part, raw, k))
+                out.extend(suggest_batch(self, part, raw, k))
                 continue
             scores, lik = self._score_rows(part, raw)
             for q, row in enumerate(part):
@@ -489,133 +432,6 @@ class TwinningMatcher(BaseEstimator):
                 comps = self.components_at(int(row), picked, None if lik is None else lik[q])
                 out.append(self._explain_rows(int(row), picked, comps, scores[q][picked]))
         return out
-
-    def _suggest_fast(self, part: np.ndarray, raw: np.ndarray, k: int) -> list[list[RankedCandidate]]:
-        """:meth:`suggest_many` of one batch from the model's raw scores ``raw`` ``(len(part), n)``, without the
-        ``(len(part), n)`` served scores.
-
-        Where neither side's profile nor preferences apply, the served score is a non-decreasing function ``g`` of
-        the raw score (:meth:`_likelihood_scale`, the weight, the clip); the columns where they can apply (the
-        profiled cities and those with preferences) are scored exactly for every row. So the diversity pass's head
-        (:func:`~matcher.rank.top_k`) is among the best ``max(20 k, 200)`` other columns by raw score, with their
-        ties, plus those columns, as long as ``g`` separates the boundary from the next raw score below it; the
-        served scores are computed on these only, elementwise as :meth:`_score_rows` does. A row where that does
-        not hold (a boundary in the clipped range, preferences of the source's own, a short head) is scored in
-        full."""
-        t = self.table_
-        n = len(t)
-        m = len(part)
-        head = max(k * 20, 200)
-        profiled = self.profiled_
-        block = np.zeros((0, len(profiled)))
-        block_of = np.full(m, -1, np.int64)
-        has = t.has_profile[part]
-        if has.any() and profiled.size:
-            qi = np.flatnonzero(has)
-            block = self._profile_scores(
-                part[has], self._likelihood_scale(raw[np.ix_(qi, profiled)].astype(np.float64))
-            )
-            block_of[qi] = np.arange(len(qi))
-        special = np.union1d(self.pref_cols_, profiled).astype(np.int64)
-        partners = [np.unique(np.append(self.partners_[int(r)], r)).astype(np.int64) for r in part]
-        ex_rows = np.repeat(np.arange(m), [len(x) for x in partners])
-        ex_cols = np.concatenate(partners) if partners else np.zeros(0, np.int64)
-        cand = top_k_rows(raw, min(head, n), skip_cols=special if special.size else None, skip_cells=(ex_rows, ex_cols))
-        blocked = np.zeros(n, bool)
-        blocked[special] = True
-        out: list[list[RankedCandidate]] = []
-        for q, row in enumerate(part):
-            r = int(row)
-            cols = (
-                None if self._own_preferences(r) else self._fast_columns(raw[q], cand[q], partners[q], special, blocked)
-            )
-            picked = lik_at = None
-            if cols is not None:
-                scores, lik = self._scores_at(r, raw[q], cols, block, int(block_of[q]))
-                picked_pos = self._top_among(r, cols, scores, k, n - len(partners[q]))
-                if picked_pos is not None:
-                    picked, scores_at, lik_at = cols[picked_pos], scores[picked_pos], lik[picked_pos]
-            if picked is None or lik_at is None:  # in full, as _score_rows does
-                every = np.arange(n)
-                scores_all, lik_all = self._scores_at(r, raw[q], every, block, int(block_of[q]))
-                picked = self._top(r, scores_all, k, self.candidate_mask(r), self.max_country_share)
-                scores_at, lik_at = scores_all[picked], lik_all[picked]
-            comps = self.components_at(r, picked, lik_at=lik_at)
-            out.append(self._explain_rows(r, picked, comps, scores_at))
-        return out
-
-    def _fast_columns(
-        self, p: np.ndarray, cand: np.ndarray, excluded: np.ndarray, special: np.ndarray, blocked: np.ndarray
-    ) -> np.ndarray | None:
-        """The columns of one row of :meth:`_suggest_fast` to score exactly: the best other columns by the raw
-        score ``p`` (``cand``, from the batch's partial selection), every column tied with the worst of them, and
-        the ``special`` columns; none of ``excluded`` (the row and its partners). ``blocked`` marks the ``special``
-        columns (``(n,)``; restored on return). ``None``: score the row in full (``g`` does not separate the
-        boundary from the raw scores below it)."""
-        was = blocked[excluded]
-        blocked[excluded] = True
-        try:
-            c = cand[~blocked[cand]]
-            n_plain = len(p) - len(special) - int(np.count_nonzero(~was))
-            if len(c) < n_plain:  # plain columns are left out: they must all score below the head's boundary
-                if len(c) == 0:
-                    return None
-                kth = p[c].min()
-                ge = p >= kth
-                if np.count_nonzero(ge) - np.count_nonzero(ge & blocked) > len(c):  # ties at the boundary
-                    c = np.flatnonzero(ge & ~blocked)
-                below = np.nextafter(kth, np.array(-np.inf, p.dtype))
-                g = self._plain_scores(np.array([below, kth], p.dtype))
-                if not g[0] < g[1]:
-                    return None
-        finally:
-            blocked[excluded] = was
-        return np.concatenate([c, special[~np.isin(special, excluded)]]).astype(np.int64)
-
-    def _plain_scores(self, p: np.ndarray) -> np.ndarray:
-        """The served score of raw likelihoods ``p`` where no profile or preference applies (:meth:`_score_rows`)."""
-        w = self.weights_["likelihood"]
-        s = self._likelihood_scale(np.asarray(p, np.float64)) * w
-        s /= w
-        return np.clip(s, 0.0, 1.0, out=s)
-
-    def _scores_at(
-        self, r: int, p: np.ndarray, cols: np.ndarray, block: np.ndarray, b: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``(served scores, scaled likelihood)`` of the row ``r`` at ``cols`` from its raw scores ``p`` (all cities),
-        elementwise as :meth:`_score_rows` computes them; ``block[b]`` holds the row's scores against the profiled
-        cities (``b < 0``: the row has no profile)."""
-        w = self.weights_["likelihood"]
-        lik = self._likelihood_scale(p[cols].astype(np.float64))
-        s = lik * w
-        s /= w
-        if b >= 0 and self.profiled_.size:
-            pos = np.minimum(np.searchsorted(self.profiled_, cols), len(self.profiled_) - 1)
-            hit = self.profiled_[pos] == cols
-            s[hit] = block[b, pos[hit]]
-        penalty = self.preference_penalty
-        if self._own_preferences(r):
-            s *= np.power(penalty, self._violations(r, cols)).astype(np.float64)
-        elif self.pref_cols_.size:
-            pos = np.minimum(np.searchsorted(self.pref_cols_, cols), len(self.pref_cols_) - 1)
-            hit = self.pref_cols_[pos] == cols
-            if hit.any():
-                s[hit] *= np.power(penalty, self._violations(r, cols[hit])).astype(np.float64)
-        return np.clip(s, 0.0, 1.0, out=s), lik
-
-    def _top_among(self, r: int, cols: np.ndarray, scores: np.ndarray, k: int, n_allowed: int) -> np.ndarray | None:
-        """:meth:`_top` (as :meth:`suggest_many` calls it) over the allowed ``cols`` only: positions in ``cols``."""
-        preferred = self.preferred_countries(r).tolist()
-        return top_k_among(
-            cols,
-            scores,
-            k,
-            n_allowed,
-            groups=self.table_.country_idx,
-            max_group_share=self.max_country_share,
-            preferred=preferred,
-            spread=self.spread_ if preferred else None,
-        )
 
     def preferred_countries(self, row: int) -> np.ndarray:
         """Country indices (``table_.country_idx``) that the city at ``row`` prefers (empty: none)."""
@@ -676,19 +492,3 @@ class TwinningMatcher(BaseEstimator):
     def sector_fits(self, row: int, others: np.ndarray, top: int = 5) -> list[list[SectorFit]]:
         """Ranked collaboration sectors for each pair (row, other), each with a one-line reason."""
         return sector_fits(self.table_, row, others, top)
-
-
-def _column_runs(cols: np.ndarray, max_runs: int = 4096) -> list[tuple[int, int, int]] | None:
-    """``cols`` (each table row's column in the model, -1 for none) as runs ``(start, stop, first)``: table rows
-    ``start:stop`` are the model's columns ``first:first + stop - start``; ``None`` if there are more than
-    ``max_runs`` (a gather is then cheaper than the slices)."""
-    have = np.flatnonzero(cols >= 0)
-    if len(have) == 0:
-        return []
-    src = cols[have]
-    breaks = np.flatnonzero((np.diff(have) != 1) | (np.diff(src) != 1)) + 1
-    if len(breaks) + 1 > max_runs:
-        return None
-    starts = np.concatenate([[0], breaks])
-    stops = np.concatenate([breaks, [len(have)]])
-    return [(int(have[a]), int(have[b - 1]) + 1, int(src[a])) for a, b in zip(starts, stops, strict=True)]
