@@ -391,8 +391,10 @@ class PartnershipLikelihood(BaseEstimator):
         p, out = self._unblended(src, s, top, ts, rank, fz)
         if not self.size_prior_.active:
             return out
-        log_prior = self.size_prior_.log_prior(self.index_, fz.stats, src.country)
-        return self.size_prior_.blend(log_prior, src.population, p.sum(axis=1), out)
+        # one prior row per source country, blended into `out` in place
+        countries, prior_rows = np.unique(src.country, return_inverse=True)
+        log_prior = self.size_prior_.log_prior(self.index_, fz.stats, countries)
+        return self.size_prior_.blend(log_prior, src.population, p.sum(axis=1), out, prior_rows=prior_rows)
 
     def score_sources(self, geonameids: Sequence[int]) -> np.ndarray:
         """Partner likelihood of every gazetteer city for each source, ``(m, n)`` in [0, 1].
@@ -403,6 +405,8 @@ class PartnershipLikelihood(BaseEstimator):
         caller is expected to exclude them.
         """
         rows = self.index_.positions(geonameids)
+        if 0 < len(rows) <= self.batch_size:  # one batch: its scores as they are, without a copy
+            return np.asarray(self._score(self.featurizer_.sources(rows)), np.float32)
         out = np.empty((len(rows), self.index_.n), np.float32)
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start : start + self.batch_size]

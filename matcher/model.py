@@ -23,6 +23,7 @@ weighted; without a model they carry the score of cities that have no profile.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -33,6 +34,7 @@ from .features import MIN_POPULATION, CityTable, ProfileData
 from .geo import haversine_km
 from .graph import neighbour_lists
 from .rank import spread_codes, top_k
+from .raw_rank import column_runs, profile_scores, profile_total, profile_weight, raw_likelihood, suggest_batch
 from .results import Filters, Likelihood, RankedCandidate
 from .sector_fit import SectorFit, sector_fits
 
@@ -102,6 +104,7 @@ class TwinningMatcher(BaseEstimator):
             and len(np.asarray(self.likelihood.geonameids_)) == n
             and np.array_equal(self.likelihood_cols_, np.arange(n))
         )
+        self.likelihood_runs_ = column_runs(self.likelihood_cols_)
         self.log_pop_ = np.log(np.maximum(table.population, MIN_POPULATION))
         self.spread_ = spread_codes(table.population, table.lat, table.lon)
         self.abs_lat_ = np.abs(table.lat)
@@ -136,27 +139,12 @@ class TwinningMatcher(BaseEstimator):
         self.profile_cache_ = (oj, sj, oj + sj, np.linalg.norm(oj + sj, axis=1), sj.sum(axis=1))
 
     # ------------------------------------------------------------------ scoring
-    def _likelihood(self, rows: np.ndarray) -> np.ndarray | None:
-        if self.likelihood is None:
-            return None
-        t = self.table_
-        known = self.likelihood_cols_[rows] >= 0
-        cols = self.likelihood_cols_
-        have = cols >= 0
-        if self.likelihood_aligned_ and known.all():  # the same gazetteer in the same order: no column gather
-            out = np.asarray(self.likelihood.score_sources(t.geonameids[rows].tolist()), np.float64)
-            return self._likelihood_scale(out)
-        out = np.zeros((len(rows), len(t)), np.float64)
-        if known.any():
-            scores = np.asarray(self.likelihood.score_sources(t.geonameids[rows[known]].tolist()), np.float64)
-            out[np.ix_(np.flatnonzero(known), np.flatnonzero(have))] = scores[:, cols[have]]
-        for q in np.flatnonzero(~known):
-            r = rows[q]
-            s = np.asarray(
-                self.likelihood.score_new(str(t.country[r]), int(t.population[r]), float(t.lat[r]), float(t.lon[r]))
-            )
-            out[q, have] = s[cols[have]]
-        return self._likelihood_scale(out)
+    def _likelihood(self, rows: np.ndarray, raw: np.ndarray | None = None) -> np.ndarray | None:
+        """The scaled likelihood ``(len(rows), n)`` of the query rows against every city (``raw``: their
+        :func:`~matcher.raw_rank.raw_likelihood`, if already computed)."""
+        if raw is None:
+            raw = raw_likelihood(self, rows)
+        return None if raw is None else self._likelihood_scale(np.asarray(raw, np.float64))
 
     def _likelihood_scale(self, p: np.ndarray) -> np.ndarray:
         """``1 + log10(p) / 8`` (for the default floor) in [0, 1], computed in place of a float64 copy of ``p``.
@@ -301,12 +289,12 @@ class TwinningMatcher(BaseEstimator):
         """
         return self._score_rows(np.asarray(rows, np.int64))[0]
 
-    def _score_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(scores, scaled likelihood or None)``, both ``(len(rows), n)``."""
+    def _score_rows(self, rows: np.ndarray, raw: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(scores, scaled likelihood or None)``, both ``(len(rows), n)`` (``raw``: see :meth:`_likelihood`)."""
         check_is_fitted(self, "table_")
         t = self.table_
         w = self.weights_
-        lik = self._likelihood(rows)
+        lik = self._likelihood(rows, raw)
         if lik is not None:
             total = lik * w["likelihood"]
             wsum = w["likelihood"]
@@ -323,20 +311,13 @@ class TwinningMatcher(BaseEstimator):
         block = None
         if has.any() and self.profiled_.size:
             qi, cols = np.flatnonzero(has), self.profiled_
-            comps = self._profile_block(rows[has], cols)
-            # the same sums, in the same order, as blend() over the available components
-            sub_total = lik[np.ix_(qi, cols)] * w["likelihood"] if lik is not None else None
-            sub_w = w["likelihood"] if lik is not None else 0.0
-            for name in ("interest", "complementarity", "reciprocity"):
-                term = w[name] * comps[name]
-                sub_total = term if sub_total is None else sub_total + term
-                sub_w = sub_w + w[name]
-            if lik is None:
+            if lik is not None:
+                block = (qi, cols, profile_scores(self, rows[has], lik[np.ix_(qi, cols)]))
+            else:
+                sub_total = profile_total(self, rows[has], cols)
                 sub_total = sub_total + w["size"] * size[np.ix_(qi, cols)]
                 sub_total = sub_total + w["context"] * ctx[np.ix_(qi, cols)]
-                sub_w = sub_w + w["size"] + w["context"]
-            assert sub_total is not None
-            block = (qi, cols, sub_total / sub_w)
+                block = (qi, cols, sub_total / (profile_weight(self, 0.0) + w["size"] + w["context"]))
         if wsum > 0:
             total /= wsum
         else:
@@ -356,15 +337,20 @@ class TwinningMatcher(BaseEstimator):
             elif cols.size:
                 score[q, cols] *= np.power(self.preference_penalty, self._violations(int(r), cols)).astype(np.float64)
 
-    def components_at(self, row: int, cols: np.ndarray, lik_row: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def components_at(
+        self, row: int, cols: np.ndarray, lik_row: np.ndarray | None = None, *, lik_at: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """Every component of the pairs (``row``, each of ``cols``): ``{name: (1, len(cols))}``; NaN = n/a.
 
-        ``lik_row`` is the row's scaled likelihood against all cities, if already computed (else it is).
+        ``lik_row`` is the row's scaled likelihood against all cities, or ``lik_at`` against ``cols`` only, if
+        already computed (else it is).
         """
         t = self.table_
         cols = np.asarray(cols, np.int64)
         comps: dict[str, np.ndarray] = {}
-        if self.likelihood is not None:
+        if self.likelihood is not None and lik_at is not None:
+            comps["likelihood"] = np.asarray(lik_at, np.float64)[None, :]
+        elif self.likelihood is not None:
             if lik_row is None:
                 lik = self._likelihood(np.array([row]))
                 assert lik is not None
@@ -421,22 +407,30 @@ class TwinningMatcher(BaseEstimator):
             share = filters.max_country_share
         picked = self._top(row, scores, k, mask, share if diversify and share < 1 else None)
         comps = self.components_at(row, picked, None if lik is None else lik[0])
-        return self._explain_rows(row, picked, comps, scores)
+        return self._explain_rows(row, picked, comps, scores[picked])
 
     def suggest_many(
         self, rows: Sequence[int] | np.ndarray, k: int = 10, batch: int = 64
     ) -> list[list[RankedCandidate]]:
-        """Top ``k`` (diversified) suggestions for many cities; scoring is done a batch of rows at a time."""
+        """Top ``k`` (diversified) suggestions for many cities; scoring is done a batch of rows at a time.
+
+        With a learned likelihood (the re-scoring case), the ranking is made on the model's raw scores, and the
+        served score is computed only where it can matter (:func:`~matcher.raw_rank.suggest_batch`); otherwise every score of the
+        batch is computed. Both give the same suggestions."""
         rows = np.asarray(rows, np.int64)
         out: list[list[RankedCandidate]] = []
         for start in range(0, len(rows), batch):
             part = rows[start : start + batch]
-            scores, lik = self._score_rows(part)
+            raw = raw_likelihood(self, part)
+            if raw is not None and self.weights_["likelihood"] > 0 and bool(np.isfinite(raw).all()):
+                out.extend(suggest_batch(self, part, raw, k))
+                continue
+            scores, lik = self._score_rows(part, raw)
             for q, row in enumerate(part):
                 mask = self.candidate_mask(int(row))
                 picked = self._top(int(row), scores[q], k, mask, self.max_country_share)
                 comps = self.components_at(int(row), picked, None if lik is None else lik[q])
-                out.append(self._explain_rows(int(row), picked, comps, scores[q]))
+                out.append(self._explain_rows(int(row), picked, comps, scores[q][picked]))
         return out
 
     def preferred_countries(self, row: int) -> np.ndarray:
@@ -465,26 +459,31 @@ class TwinningMatcher(BaseEstimator):
         others = np.array([other], np.int64)
         scores, lik = self._score_rows(np.array([row], np.int64))
         comps = self.components_at(row, others, None if lik is None else lik[0])
-        return self._explain_rows(row, others, comps, scores[0])[0]
+        return self._explain_rows(row, others, comps, scores[0][others])[0]
 
     def _explain_rows(
         self, row: int, picked: np.ndarray, comps: Mapping[str, np.ndarray], scores: np.ndarray
     ) -> list[RankedCandidate]:
-        """``comps`` are aligned with ``picked`` (:meth:`components_at`); ``scores`` with all cities."""
+        """``comps`` (:meth:`components_at`) and ``scores`` are aligned with ``picked``."""
         t = self.table_
         dist = haversine_km(t.lat[row], t.lon[row], t.lat[picked], t.lon[picked])
         fits = self.sector_fits(row, picked)
+        # as Python floats once per component (not one numpy scalar per cell); NaN (n/a) is left out
+        values = [(name, np.asarray(v, np.float64)[0].tolist()) for name, v in comps.items()]
+        score_list = np.asarray(scores, np.float64).tolist()
+        dist_list = np.asarray(dist, np.float64).tolist()
+        ids = t.ids[picked].tolist()
         out = []
-        for q, j in enumerate(picked):
-            c = {name: round(float(v[0, q]), 4) for name, v in comps.items() if not np.isnan(v[0, q])}
+        for q, j in enumerate(np.asarray(picked).tolist()):
+            c = {name: round(x[q], 4) for name, x in values if not math.isnan(x[q])}
             out.append(
                 RankedCandidate(
                     row=int(j),
-                    city_id=int(t.ids[j]),
-                    score=round(float(scores[j]), 4),
+                    city_id=int(ids[q]),
+                    score=round(score_list[q], 4),
                     components=c,
                     sectors=fits[q],
-                    distance_km=round(float(dist[q]), 1),
+                    distance_km=round(dist_list[q], 1),
                 )
             )
         return out

@@ -407,6 +407,7 @@ class Featurizer:
             if f.linked is not None and w[f.name] != 0.0:
                 block += (w[f.name] * f.linked(b)).astype(F32)
         out[:, self.linked] += block
+        term: np.ndarray | None = None  # one buffer for the dense (m, n) terms
         for f in STAGE1:
             if f.source is None or w[f.name] == 0.0:
                 continue
@@ -417,7 +418,10 @@ class Featurizer:
                 rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
                 out[rows, csr.indices] += (w[f.name] * csr.data).astype(F32)
             else:
-                out += F32(w[f.name]) * np.asarray(x, F32)
+                if term is None:
+                    term = np.empty_like(out)
+                np.multiply(F32(w[f.name]), np.asarray(x, F32), out=term)
+                out += term
         return out
 
     def _static_terms(self, w: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

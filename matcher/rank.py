@@ -52,6 +52,49 @@ def top_k(
     return np.asarray(chosen, np.int64)
 
 
+def top_k_among(
+    cols: np.ndarray,
+    scores: np.ndarray,
+    k: int,
+    n_allowed: int,
+    groups: np.ndarray | None = None,
+    max_group_share: float = 1 / 3,
+    preferred: Collection[Hashable] | None = None,
+    spread: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """:func:`top_k` over ``n_allowed`` candidates of which only some, ``cols`` with their ``scores``, are given:
+    the same answer, as positions in ``cols``, provided ``cols`` holds every allowed candidate that scores at least
+    as high as the ``max(20 k, 200)``-th best of them (with ``groups``; else the ``k``-th). ``None`` when the
+    answer would need a candidate outside ``cols`` (fewer given than the head needs, or the diversity pass running
+    out of the head).
+    """
+    cols = np.asarray(cols, np.int64)
+    scores = np.asarray(scores, np.float64)
+    if k <= 0 or n_allowed <= 0:
+        return np.empty(0, np.int64)
+    m = min(n_allowed, k if groups is None else max(k * 20, 200))
+    if m < n_allowed:
+        if len(cols) < m:
+            return None
+        kth = -np.partition(-scores, m - 1)[m - 1]
+        head = np.flatnonzero(scores >= kth)
+    elif len(cols) == n_allowed:
+        head = np.arange(len(cols))
+    else:
+        return None
+    head = head[np.lexsort((cols[head], -scores[head]))]
+    ordered = cols[head]
+    if groups is None:
+        return head[:k]
+    subgroups = None if spread is None else [tuple(r) for r in np.asarray(spread)[ordered].tolist()]
+    picked = pick_diverse(groups[ordered].tolist(), k, max_group_share, preferred=preferred, subgroups=subgroups)
+    if len(picked) < k and m < n_allowed:  # top_k would fill from outside the head
+        return None
+    ordered_scores = scores[head]
+    chosen = sorted(picked, key=lambda p: (-ordered_scores[p], int(ordered[p])))
+    return head[np.asarray(chosen, np.int64)] if chosen else np.empty(0, np.int64)
+
+
 def pick_diverse(
     groups: Sequence[Hashable],
     k: int,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,8 +42,12 @@ def sector_fits(t: CityTable, row: int, others: np.ndarray, top: int = 5) -> lis
     kinds[..., 5] *= (~has_a & has_b)[:, None]
     best_kind = kinds.argmax(axis=-1)
     best = kinds.max(axis=-1)
+    named = (best > 0.05).any(axis=1)  # pairs with at least one sector to name (the others take the defaults)
     result: list[list[SectorFit]] = []
     for q, j in enumerate(others):
+        if not named[q]:
+            result.append(_default_sectors(a, "", t.population[row], t.population[j]))
+            continue
         b = str(t.names[j])
         order = np.argsort(-best[q], kind="stable")
         fits = []
@@ -71,9 +76,15 @@ def _reason(kind: int, sector: int, a: str, b: str) -> str:
 
 
 def _default_sectors(a: str, b: str, pop_a: float, pop_b: float) -> list[SectorFit]:
-    """Neither profile says anything useful: propose the usual first programmes of a twinning."""
+    """Neither profile says anything useful: propose the usual first programmes of a twinning (the same for every
+    pair of its size class, so built once per class; a new list each time)."""
+    return list(_defaults(bool(min(pop_a, pop_b) >= 1_000_000)))
+
+
+@functools.cache
+def _defaults(big: bool) -> tuple[SectorFit, ...]:
     note = "a usual first programme of twinned cities; neither profile names a shared sector yet"
     keys = ["culture_arts", "education", "youth"]
-    if min(pop_a, pop_b) >= 1_000_000:
+    if big:
         keys = ["economy_employment", "trade_investment", *keys]
-    return [SectorFit(k, round(0.2 - 0.02 * i, 3), f"{label(k)}: {note}") for i, k in enumerate(keys)]
+    return tuple(SectorFit(k, round(0.2 - 0.02 * i, 3), f"{label(k)}: {note}") for i, k in enumerate(keys))

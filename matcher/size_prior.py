@@ -78,15 +78,34 @@ class SizePrior:
         return _log_prior(index, log_missing(stats), self.beta, source_countries)
 
     def blend(
-        self, log_prior: np.ndarray, src_population: np.ndarray, mass: np.ndarray, unblended: np.ndarray
+        self,
+        log_prior: np.ndarray,
+        src_population: np.ndarray,
+        mass: np.ndarray,
+        unblended: np.ndarray,
+        prior_rows: np.ndarray | None = None,
     ) -> np.ndarray:
         """``(m, n)`` ``(1 − λ) · unblended + λ · mass · q_s`` in [0, 1]: ``unblended`` holds the model's
         probabilities (its shortlist's, and below them the stage-1 order of the rest), ``mass`` their sum over the
-        shortlist (Σp), so the prior takes the share λ of the model's own mass."""
+        shortlist (Σp), so the prior takes the share λ of the model's own mass.
+
+        With ``prior_rows`` (the row of ``log_prior`` of each source: one row per source country), the result is
+        written over ``unblended`` and ``log_prior`` (both are consumed), the same numbers without an ``(m, n)``
+        temporary."""
         lam = self.weight(src_population).astype(np.float32)
-        res = np.exp(log_prior)
-        res *= (lam * np.asarray(mass, np.float32))[:, None]
-        res += (1.0 - lam)[:, None] * unblended
+        share = lam * np.asarray(mass, np.float32)
+        if prior_rows is None:
+            res = np.exp(log_prior)
+            res *= share[:, None]
+            res += (1.0 - lam)[:, None] * unblended
+            return np.clip(res, 0.0, 1.0, out=res)
+        res = unblended
+        res *= (1.0 - lam)[:, None]
+        q = np.exp(log_prior, out=log_prior)
+        term = np.empty(res.shape[1], res.dtype)
+        for i, j in enumerate(np.asarray(prior_rows, np.int64)):
+            np.multiply(q[j], share[i], out=term)
+            res[i] += term
         return np.clip(res, 0.0, 1.0, out=res)
 
 
@@ -207,7 +226,7 @@ def _log_prior(
     log_z = _finite_or_inf(_log_norm(lp, index.country, log_miss))
     rows = np.asarray(source_countries, np.int64)
     if cols is None:
-        out = log_miss[rows][:, index.country].astype(np.float32)
+        out = np.take(log_miss[rows].astype(np.float32), index.country, axis=1)
         out += lp.astype(np.float32)[None, :]
     else:
         out = log_miss[rows[:, None], index.country[cols]].astype(np.float32)
