@@ -274,3 +274,18 @@ def test_gazetteer_levels_and_readers(tmp_path: Path) -> None:
     assert list(small.cities.geonameid) == [SUZHOU, YDES] and small.names is not None
     assert {"苏州", "蘇州", "Soochow"} <= set(small.names[small.names.geonameid == SUZHOU].name)
     assert small.names.groupby("geonameid").is_main.sum().eq(1).all()
+
+
+def test_prefix_pages_are_what_the_sql_reference_selects(towns_engine: Engine) -> None:
+    """The seed computes the stored pages with pandas (``prefixes.pages``); the window-function SQL it replaced
+    (``prefixes.BUILD_SQL``) is the reference: the same prefixes, counts and ids in the same order."""
+    with towns_engine.connect() as conn:
+        computed = prefixes.pages(conn)
+        reference: dict[str, tuple[int, list[int]]] = {}
+        for length in range(1, prefixes.MAX_LEN + 1):
+            sql = prefixes.BUILD_SQL.format(length=length, top=prefixes.TOP, least=prefixes.MIN_MATCHES)
+            for prefix, city_id, total in conn.execute(text(sql)):
+                if fold(prefix) == prefix:
+                    reference.setdefault(prefix, (int(total), []))[1].append(int(city_id))
+    assert computed == reference
+    assert any(len(p) >= 2 for p in computed) and all(len(ids) <= prefixes.TOP for _, ids in computed.values())
