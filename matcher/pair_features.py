@@ -2,12 +2,12 @@
 
 Every feature is registered BY NAME with its function: a weight or a column is looked up by name, never by position:
 
-* :data:`STAGE1` — the cheap features of the candidate-generation logistic regression. Each one has a pairwise
-  form (``pair``: one value per explicit (source, candidate) pair) and *one* matrix form used to score a batch of
-  sources against every city at once: ``country`` (depends only on the source's country and the candidate:
-  a cached ``(C, n)`` table), ``source_country`` (an ``(m, C)`` table gathered by the candidate's country) or
-  ``source`` (an ``(m, n)`` dense or sparse matrix). :meth:`Featurizer.stage1_matrix` adds
-  ``weights[name] × feature`` for every registered name, so both forms give the same linear score.
+* :data:`STAGE1` — the cheap features of the candidate-generation logistic regression. Each one has a pairwise form
+  (``pair``: one value per explicit (source, candidate) pair) and *one* matrix form used to score a batch of sources
+  against every city at once: ``country`` (the source's country and the candidate: a cached ``(C, n)`` table),
+  ``source_country`` (an ``(m, C)`` table gathered by the candidate's country) or ``source`` (an ``(m, n)`` dense or
+  sparse matrix, or a row per source country). :meth:`Featurizer.stage1_matrix` adds ``weights[name] × feature`` for
+  every registered name, so both forms give the same linear score.
 * :data:`STAGE2` — the re-ranking features that the gradient-boosted stage adds to the stage-1 ones.
 
 Why these features (twinning literature and our data): twinning clusters by country pair (German-French,
@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from .geo import haversine_km
 from .graph import CityIndex
 from .graph_stats import CountryMeta, GraphStats
-from .transfer_features import country_affinity_table, gather, lookup_pairs, transfer_stage1
+from .transfer_features import CountryRows, country_affinity_table, gather, lookup_pairs, transfer_stage1
 
 F32 = np.float32
 
@@ -177,7 +177,7 @@ class Stage1Feature:
     candidate: Callable[[Featurizer], np.ndarray] | None = None
     country: Callable[[Featurizer], sp.spmatrix] | None = None
     source_country: Callable[[Batch], np.ndarray] | None = None
-    source: Callable[[Batch], np.ndarray | sp.spmatrix] | None = None
+    source: Callable[[Batch], np.ndarray | sp.spmatrix | CountryRows] | None = None
     linked: Callable[[Batch], np.ndarray] | None = None
 
     @property
@@ -387,10 +387,9 @@ class Featurizer:
         """Stage-1 linear score of every source against every city, ``(m, n)`` float32.
 
         Equal (to float32 precision) to ``intercept + Σ weights[name] · stage1_frame(...)[name]`` over all pairs,
-        but built from the matrix forms of the features, so no per-pair feature matrix is materialised: one
-        ``(m, C)`` table of the (source, candidate country) terms gathered by candidate country, one ``(n,)``
-        vector of the candidate terms, the rank-1 dense terms and the sparse (graph) terms. Only a handful of
-        passes over the ``(m, n)`` output.
+        but built from the matrix forms of the features (no per-pair feature matrix): one ``(m, C)`` table gathered
+        by candidate country, one ``(n,)`` vector of the candidate terms, the dense, per-country and sparse (graph)
+        terms. Only a handful of passes over the ``(m, n)`` output.
         """
         w = stage1_weights(weights)
         b = Batch(self, src)
@@ -417,6 +416,8 @@ class Featurizer:
                 csr = sp.csr_matrix(x)
                 rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
                 out[rows, csr.indices] += (w[f.name] * csr.data).astype(F32)
+            elif isinstance(x, CountryRows):  # one row per source country, added to each of its sources' rows
+                x.add_to(out, w[f.name])
             else:
                 if term is None:
                     term = np.empty_like(out)

@@ -20,7 +20,7 @@ likelihood model (:mod:`matcher.likelihood`) transfer instead of memorise:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -66,13 +66,28 @@ def _relation_pairs(attr: str) -> Callable[[Pairs], np.ndarray]:
     return lambda p: np.asarray(getattr(p.fz.meta, attr)[p.ca, p.cc], float)
 
 
-def pop_if_unknown_pair(b: Batch) -> np.ndarray:
-    """``(m, n)`` float32: ``log1p`` population of the candidate where the two countries have no known partnership
-    (0 elsewhere): where the network says nothing about a country pair, big cities twin with big cities."""
-    # np.take keeps the (m, n) result C-ordered like the stage-1 matrix it is added to (a fancy index on axis 1
-    # gives a Fortran-ordered array, and adding it to a C-ordered one walks memory across rows: ~10x slower)
-    unknown = np.take(b.s.country_pairs[b.src.country] == 0, b.index.country, axis=1)
-    return unknown * b.fz.log_pop.astype(np.float32)[None, :]
+class CountryRows(NamedTuple):
+    """An ``(m, n)`` stage-1 term whose row depends on the source's country only, kept per country: row ``i`` is
+    ``table[rows[i]]`` (float32). The stage-1 matrix adds it row by row, with no ``(m, n)`` array of its own."""
+
+    table: np.ndarray
+    rows: np.ndarray
+
+    def add_to(self, out: np.ndarray, weight: float) -> None:
+        """``out += weight · (this term)`` in float32, row by row: the same sums as with the ``(m, n)`` term."""
+        table = np.float32(weight) * np.asarray(self.table, np.float32)
+        for i, j in enumerate(self.rows.tolist()):
+            out[i] += table[j]
+
+
+def pop_if_unknown_pair(b: Batch) -> CountryRows:
+    """``(m, n)``: ``log1p`` population of the candidate where the two countries have no known partnership (0
+    elsewhere): where the network says nothing about a country pair, big cities twin with big cities. One row per
+    source country of the batch (:class:`CountryRows`)."""
+    countries, rows = np.unique(b.src.country, return_inverse=True)
+    # np.take keeps the table C-ordered (a fancy index on axis 1 gives a Fortran-ordered array: ~10x slower to add)
+    unknown = np.take(b.s.country_pairs[countries] == 0, b.index.country, axis=1)
+    return CountryRows(unknown * b.fz.log_pop.astype(np.float32)[None, :], rows.reshape(-1))
 
 
 def pop_if_unknown_pair_pairs(p: Pairs) -> np.ndarray:
