@@ -37,12 +37,10 @@ def top_k(
         head = np.flatnonzero(sub >= kth)
     else:
         head = np.arange(allowed.size)
-    head = head[np.lexsort((allowed[head], -sub[head]))]
+    head, picked = _ranked_head(allowed, sub, head, k, groups, max_group_share, preferred, spread)
     ordered = allowed[head]
-    if groups is None:
+    if picked is None:
         return ordered[:k]
-    subgroups = None if spread is None else [tuple(r) for r in np.asarray(spread)[ordered].tolist()]
-    picked = pick_diverse(groups[ordered].tolist(), k, max_group_share, preferred=preferred, subgroups=subgroups)
     chosen = [int(ordered[p]) for p in picked]
     if len(chosen) < k and m < allowed.size:  # the head ran out: fill by score from the rest
         rest = np.setdiff1d(allowed, ordered, assume_unique=True)
@@ -82,17 +80,35 @@ def top_k_among(
         head = np.arange(len(cols))
     else:
         return None
-    head = head[np.lexsort((cols[head], -scores[head]))]
+    head, picked = _ranked_head(cols, scores, head, k, groups, max_group_share, preferred, spread)
     ordered = cols[head]
-    if groups is None:
+    if picked is None:
         return head[:k]
-    subgroups = None if spread is None else [tuple(r) for r in np.asarray(spread)[ordered].tolist()]
-    picked = pick_diverse(groups[ordered].tolist(), k, max_group_share, preferred=preferred, subgroups=subgroups)
     if len(picked) < k and m < n_allowed:  # top_k would fill from outside the head
         return None
     ordered_scores = scores[head]
     chosen = sorted(picked, key=lambda p: (-ordered_scores[p], int(ordered[p])))
     return head[np.asarray(chosen, np.int64)] if chosen else np.empty(0, np.int64)
+
+
+def _ranked_head(
+    cols: np.ndarray,
+    scores: np.ndarray,
+    head: np.ndarray,
+    k: int,
+    groups: np.ndarray | None,
+    max_group_share: float,
+    preferred: Collection[Hashable] | None,
+    spread: np.ndarray | None,
+) -> tuple[np.ndarray, list[int] | None]:
+    """The ``head`` positions (into ``cols`` / ``scores``) in rank order (score, then column), and with ``groups``
+    the diversity pass's picks among them (positions in that order; ``None`` without groups)."""
+    head = head[np.lexsort((cols[head], -scores[head]))]
+    if groups is None:
+        return head, None
+    ordered = cols[head]
+    subgroups = None if spread is None else [tuple(r) for r in np.asarray(spread)[ordered].tolist()]
+    return head, pick_diverse(groups[ordered].tolist(), k, max_group_share, preferred=preferred, subgroups=subgroups)
 
 
 def pick_diverse(

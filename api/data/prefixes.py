@@ -11,9 +11,9 @@ stored ones, runs the full query. The answers are the same (``tests/seed/test_to
 prefix with the full query).
 
 Kept up to date in this one place: :func:`rebuild` (the seed, after loading names; the migration that adds the
-table) computes every row with pandas from the names read once; :func:`api.data.crud.refresh_prefixes` recomputes the stored rows
-of a city's keys when a write changes its names or its population (create or rename a city, change its
-population). A prefix that reaches :data:`MIN_MATCHES` through such writes is not added until the next seed: it is
+table) computes every row with pandas from the names read once (:func:`pages`);
+:func:`api.data.crud.refresh_prefixes` recomputes the stored rows of a city's keys when a write changes its names
+or its population (create or rename a city, change its population). A prefix that reaches :data:`MIN_MATCHES` through such writes is not added until the next seed: it is
 answered by the full query, which is correct, only slower. Writes made outside the app's functions (psql) must call
 :func:`rebuild` (``twinning seed`` does).
 """
@@ -34,31 +34,15 @@ MAX_LEN = 5  # prefixes of 1..MAX_LEN characters
 MIN_MATCHES = 300  # below this many cities the full query takes ~2 ms: not stored
 TOP = 200  # ids kept per prefix: page 1 at any page size (at most 200), or the first 200 places at smaller sizes
 
-# The SQL form of one length's pass, kept as the reference that :func:`pages` is tested against
-# (``tests/seed/test_towns.py``): each (prefix, city) with the city's best tier for it, ranked within the prefix by
-# the search's order, with the prefix's number of cities. ``length(key) = L`` is ``key = prefix`` (an exact match).
-BUILD_SQL = """
-SELECT prefix, city_id, total FROM (
-    SELECT m.prefix AS prefix, m.city_id AS city_id,
-           row_number() OVER (PARTITION BY m.prefix ORDER BY m.tier, c.population DESC, c.id) AS pos,
-           count(*) OVER (PARTITION BY m.prefix) AS total
-    FROM (
-        SELECT substr(key, 1, {length}) AS prefix, city_id,
-               min(CASE WHEN kind < 2 AND length(key) = {length} THEN 0 WHEN kind < 2 THEN 1 ELSE 2 END) AS tier
-        FROM cityname WHERE length(key) >= {length} GROUP BY 1, 2
-    ) m JOIN city c ON c.id = m.city_id
-) ranked WHERE pos <= {top} AND total >= {least} ORDER BY prefix, pos
-"""
-
 _NAMES = text("SELECT key, kind, city_id FROM cityname")
 _POPULATIONS = text("SELECT id, population FROM city")
 
 
 def pages(conn: Any) -> dict[str, tuple[int, list[int]]]:
     """``{prefix: (cities it matches, the first TOP ids in the search's order)}`` for every folded prefix of at most
-    :data:`MAX_LEN` characters that :data:`MIN_MATCHES` cities or more match: what :data:`BUILD_SQL` selects, one
-    length at a time, computed with pandas over the names read once (the window functions took ~4 s per length
-    on SQLite over cities1000's ~970,000 keys)."""
+    :data:`MAX_LEN` characters that :data:`MIN_MATCHES` cities or more match, one length at a time, computed with
+    pandas over the names read once (window functions in SQL, the reference ``tests/seed/test_towns.py`` compares
+    with, took ~4 s per length on SQLite over cities1000's ~970,000 keys)."""
     names = _frame(conn, _NAMES, ["key", "kind", "city_id"])
     population = _frame(conn, _POPULATIONS, ["city_id", "population"])
     if names.empty:

@@ -276,14 +276,31 @@ def test_gazetteer_levels_and_readers(tmp_path: Path) -> None:
     assert small.names.groupby("geonameid").is_main.sum().eq(1).all()
 
 
+# The window-function SQL the seed used before ``prefixes.pages``, one length per pass, kept as its reference:
+# each (prefix, city) with the city's best tier for it, ranked within the prefix by the search's order, with the
+# prefix's number of cities. ``length(key) = L`` is ``key = prefix`` (an exact match).
+BUILD_SQL = """
+SELECT prefix, city_id, total FROM (
+    SELECT m.prefix AS prefix, m.city_id AS city_id,
+           row_number() OVER (PARTITION BY m.prefix ORDER BY m.tier, c.population DESC, c.id) AS pos,
+           count(*) OVER (PARTITION BY m.prefix) AS total
+    FROM (
+        SELECT substr(key, 1, {length}) AS prefix, city_id,
+               min(CASE WHEN kind < 2 AND length(key) = {length} THEN 0 WHEN kind < 2 THEN 1 ELSE 2 END) AS tier
+        FROM cityname WHERE length(key) >= {length} GROUP BY 1, 2
+    ) m JOIN city c ON c.id = m.city_id
+) ranked WHERE pos <= {top} AND total >= {least} ORDER BY prefix, pos
+"""
+
+
 def test_prefix_pages_are_what_the_sql_reference_selects(towns_engine: Engine) -> None:
     """The seed computes the stored pages with pandas (``prefixes.pages``); the window-function SQL it replaced
-    (``prefixes.BUILD_SQL``) is the reference: the same prefixes, counts and ids in the same order."""
+    (``BUILD_SQL``) is the reference: the same prefixes, counts and ids in the same order."""
     with towns_engine.connect() as conn:
         computed = prefixes.pages(conn)
         reference: dict[str, tuple[int, list[int]]] = {}
         for length in range(1, prefixes.MAX_LEN + 1):
-            sql = prefixes.BUILD_SQL.format(length=length, top=prefixes.TOP, least=prefixes.MIN_MATCHES)
+            sql = BUILD_SQL.format(length=length, top=prefixes.TOP, least=prefixes.MIN_MATCHES)
             for prefix, city_id, total in conn.execute(text(sql)):
                 if fold(prefix) == prefix:
                     reference.setdefault(prefix, (int(total), []))[1].append(int(city_id))
