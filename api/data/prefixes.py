@@ -14,8 +14,8 @@ Kept up to date in this one place: :func:`rebuild` (the seed, after loading name
 table) computes every row with pandas from the names read once (:func:`pages`);
 :func:`api.data.crud.refresh_prefixes` recomputes the stored rows of a city's keys when a write changes its names
 or its population (create or rename a city, change its population). A prefix that reaches :data:`MIN_MATCHES`
-through such writes is not added until the next seed: it is answered by the full query, which is correct, only slower. Writes made outside the app's functions (psql) must call
-:func:`rebuild` (``twinning seed`` does).
+through such writes is not added until the next seed: it is answered by the full query, which is correct, only
+slower. Writes made outside the app's functions (psql) must call :func:`rebuild` (``twinning seed`` does).
 """
 
 from __future__ import annotations
