@@ -227,8 +227,9 @@ class TwinningMatcher(BaseEstimator):
             v += ~t.language_mask(t.pref_languages[r])[cidx]
         # The other side's preferences about this city (reciprocal matching).
         v += t.has_pref_country[cols] & ~t.pref_country[cols, t.country_idx[r]]
-        v += t.population[r] < np.nan_to_num(t.pref_min_pop[cols], nan=-np.inf)
-        v += t.population[r] > np.nan_to_num(t.pref_max_pop[cols], nan=np.inf)
+        # an unset bound is NaN, and every comparison with NaN is False (quietly): no violation
+        v += t.population[r] < t.pref_min_pop[cols]
+        v += t.population[r] > t.pref_max_pop[cols]
         v += t.has_profile[cols] & ~t.seeking[cols]
         return v
 
@@ -257,8 +258,8 @@ class TwinningMatcher(BaseEstimator):
                 v += ~t.language_mask(t.pref_languages[r])[t.country_idx]
             # The other side's preferences about this city (reciprocal matching).
             v += t.has_pref_country & ~t.pref_country[:, t.country_idx[r]]
-            v += pop[r] < np.nan_to_num(t.pref_min_pop, nan=-np.inf)
-            v += pop[r] > np.nan_to_num(t.pref_max_pop, nan=np.inf)
+            v += pop[r] < t.pref_min_pop  # NaN (unset) compares False: no violation
+            v += pop[r] > t.pref_max_pop
             v += t.has_profile & ~t.seeking
         return np.power(self.preference_penalty, violations).astype(np.float64)
 

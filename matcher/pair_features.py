@@ -31,7 +31,8 @@ import scipy.sparse as sp
 from .geo import haversine_km
 from .graph import CityIndex
 from .graph_stats import CountryMeta, GraphStats
-from .transfer_features import CountryRows, country_affinity_table, gather, lookup_pairs, transfer_stage1
+from .row_terms import OuterRows, RowTerm
+from .transfer_features import country_affinity_table, gather, lookup_pairs, transfer_stage1
 
 F32 = np.float32
 
@@ -177,7 +178,7 @@ class Stage1Feature:
     candidate: Callable[[Featurizer], np.ndarray] | None = None
     country: Callable[[Featurizer], sp.spmatrix] | None = None
     source_country: Callable[[Batch], np.ndarray] | None = None
-    source: Callable[[Batch], np.ndarray | sp.spmatrix | CountryRows] | None = None
+    source: Callable[[Batch], sp.spmatrix | RowTerm] | None = None
     linked: Callable[[Batch], np.ndarray] | None = None
 
     @property
@@ -224,7 +225,7 @@ STAGE1: tuple[Stage1Feature, ...] = (
     Stage1Feature(
         "log_pop_product",  # log1p pop a * log1p pop c / 100
         pair=lambda p: np.log1p(p.src.population[p.qi]) * p.fz.log_pop[p.cand] / 100.0,
-        source=lambda b: np.multiply.outer(np.log1p(b.src.population).astype(F32), (b.fz.log_pop / 100.0).astype(F32)),
+        source=lambda b: OuterRows(np.log1p(b.src.population).astype(F32), (b.fz.log_pop / 100.0).astype(F32)),
     ),
     Stage1Feature(
         "log_common_neighbours",
@@ -406,7 +407,6 @@ class Featurizer:
             if f.linked is not None and w[f.name] != 0.0:
                 block += (w[f.name] * f.linked(b)).astype(F32)
         out[:, self.linked] += block
-        term: np.ndarray | None = None  # one buffer for the dense (m, n) terms
         for f in STAGE1:
             if f.source is None or w[f.name] == 0.0:
                 continue
@@ -416,13 +416,8 @@ class Featurizer:
                 csr = sp.csr_matrix(x)
                 rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
                 out[rows, csr.indices] += (w[f.name] * csr.data).astype(F32)
-            elif isinstance(x, CountryRows):  # one row per source country, added to each of its sources' rows
+            else:  # a dense term in factored form (matcher.row_terms), added row by row
                 x.add_to(out, w[f.name])
-            else:
-                if term is None:
-                    term = np.empty_like(out)
-                np.multiply(F32(w[f.name]), np.asarray(x, F32), out=term)
-                out += term
         return out
 
     def _static_terms(self, w: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

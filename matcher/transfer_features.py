@@ -20,10 +20,12 @@ likelihood model (:mod:`matcher.likelihood`) transfer instead of memorise:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
+
+from .row_terms import CountryRows
 
 if TYPE_CHECKING:  # pragma: no cover
     from .graph import CityIndex
@@ -64,20 +66,6 @@ def _relation(attr: str) -> Callable[[Featurizer], Any]:
 
 def _relation_pairs(attr: str) -> Callable[[Pairs], np.ndarray]:
     return lambda p: np.asarray(getattr(p.fz.meta, attr)[p.ca, p.cc], float)
-
-
-class CountryRows(NamedTuple):
-    """An ``(m, n)`` stage-1 term whose row depends on the source's country only, kept per country: row ``i`` is
-    ``table[rows[i]]`` (float32). The stage-1 matrix adds it row by row, with no ``(m, n)`` array of its own."""
-
-    table: np.ndarray
-    rows: np.ndarray
-
-    def add_to(self, out: np.ndarray, weight: float) -> None:
-        """``out += weight · (this term)`` in float32, row by row: the same sums as with the ``(m, n)`` term."""
-        table = np.float32(weight) * np.asarray(self.table, np.float32)
-        for i, j in enumerate(self.rows.tolist()):
-            out[i] += table[j]
 
 
 def pop_if_unknown_pair(b: Batch) -> CountryRows:
