@@ -377,7 +377,8 @@ class PartnershipLikelihood(BaseEstimator):
         # exp(s - max s) keeps the order without the cancellation of a float32 sigmoid far below 0)
         floor = p.min(axis=1, keepdims=True)
         out = s
-        np.nan_to_num(out, copy=False, nan=-np.inf, posinf=float(np.finfo(np.float32).max))
+        if not np.isfinite(out.sum()):  # a NaN or an infinity somewhere (one cheap pass tells: they propagate)
+            np.nan_to_num(out, copy=False, nan=-np.inf, posinf=float(np.finfo(np.float32).max))
         out -= out.max(axis=1, keepdims=True)
         np.exp(out, out=out)
         out *= (0.999 * floor).astype(np.float32)
