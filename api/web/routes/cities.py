@@ -17,7 +17,6 @@ from api.schemas import (
     CityPublic,
     CityQuery,
     CityUpdate,
-    ErrorResponse,
     PairExplanation,
     PairPath,
     ProfileIn,
@@ -27,11 +26,12 @@ from api.schemas import (
 )
 from api.web import auth
 from api.web.context import db, services
+from api.web.routes import error_responses
 from matcher.results import describe
 
 bp = APIBlueprint("cities", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="cities")])
-ERRORS: dict[Any, Any] = {404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse}
-WRITE_ERRORS: dict[Any, Any] = {401: ErrorResponse, 403: ErrorResponse, **ERRORS}
+ERRORS = error_responses(404, 409, 422)
+WRITE_ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 def _city_or_404(city_id: int, field: str | None = None) -> Any:

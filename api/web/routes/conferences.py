@@ -30,9 +30,9 @@ from api.conference_schemas import (
 )
 from api.data import conferences as q
 from api.domain import conferences as conf
-from api.schemas import ErrorResponse
 from api.web import auth
 from api.web.context import db, services
+from api.web.routes import error_responses
 
 bp = APIBlueprint(
     "conferences",
@@ -41,13 +41,7 @@ bp = APIBlueprint(
     abp_tags=[Tag(name="conferences", description="conference mode: one-to-one meetings between delegations")],
     abp_security=auth.BEARER,
 )
-ERRORS: dict[Any, Any] = {
-    401: ErrorResponse,
-    403: ErrorResponse,
-    404: ErrorResponse,
-    409: ErrorResponse,
-    422: ErrorResponse,
-}
+ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 def _time_limit(body: ScheduleRequest | None) -> float:

@@ -25,6 +25,7 @@ from api.schemas import (
 )
 from api.web import auth
 from api.web.context import db, services
+from api.web.routes import error_responses
 
 bp = APIBlueprint(
     "matches",
@@ -33,13 +34,7 @@ bp = APIBlueprint(
     abp_tags=[Tag(name="matches", description="proposals of new partnerships and their review")],
     abp_security=auth.BEARER,
 )
-ERRORS: dict[Any, Any] = {
-    401: ErrorResponse,
-    403: ErrorResponse,
-    404: ErrorResponse,
-    409: ErrorResponse,
-    422: ErrorResponse,
-}
+ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 def match_public(rows: list[Match], user: Principal | None, *, with_history: bool = False) -> list[dict[str, Any]]:

@@ -12,9 +12,10 @@ from api.data.models import Partnership
 from api.schemas import ErrorResponse, PartnershipCreate, PartnershipList, PartnershipPublic, PartnershipQuery
 from api.web import auth
 from api.web.context import db, services
+from api.web.routes import error_responses
 
 bp = APIBlueprint("partnerships", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="partnerships")])
-ERRORS: dict[Any, Any] = {404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse}
+ERRORS = error_responses(404, 409, 422)
 
 
 def _public(rows: list[Partnership]) -> list[dict[str, Any]]:

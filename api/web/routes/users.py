@@ -13,6 +13,7 @@ from api.errors import Forbidden, NotFound, TwinningError
 from api.schemas import ErrorResponse, TokenIssued, TokensRevoked, UserCreate, UserList, UserPath, UserQuery
 from api.web import auth
 from api.web.context import db
+from api.web.routes import error_responses
 
 bp = APIBlueprint(
     "users",
@@ -21,7 +22,7 @@ bp = APIBlueprint(
     abp_tags=[Tag(name="users", description="accounts and API tokens (the CLI `twinning users` does the same)")],
     abp_security=auth.BEARER,
 )
-ERRORS: dict[Any, Any] = {401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse}
+ERRORS = error_responses(401, 403, 404, 409)
 
 
 def _public(user: User, tokens: int) -> dict[str, Any]:
