@@ -243,24 +243,10 @@ class TwinningMatcher(BaseEstimator):
         )
 
     def _preference(self, rows: np.ndarray) -> np.ndarray:
-        t = self.table_
-        violations = np.zeros((len(rows), len(t)), np.int32)
-        pop = t.population
+        """``preference_penalty ** violations`` of each row against every city (:meth:`_violations`)."""
+        violations = np.zeros((len(rows), len(self.table_)), np.int32)
         for q, r in enumerate(rows):
-            v = violations[q]
-            if t.has_pref_country[r]:
-                v += ~t.pref_country[r, t.country_idx]
-            if not np.isnan(t.pref_min_pop[r]):
-                v += pop < t.pref_min_pop[r]
-            if not np.isnan(t.pref_max_pop[r]):
-                v += pop > t.pref_max_pop[r]
-            if t.pref_languages[r]:
-                v += ~t.language_mask(t.pref_languages[r])[t.country_idx]
-            # The other side's preferences about this city (reciprocal matching).
-            v += t.has_pref_country & ~t.pref_country[:, t.country_idx[r]]
-            v += pop[r] < t.pref_min_pop  # NaN (unset) compares False: no violation
-            v += pop[r] > t.pref_max_pop
-            v += t.has_profile & ~t.seeking
+            violations[q] = self._violations(int(r), slice(None))
         return np.power(self.preference_penalty, violations).astype(np.float64)
 
     def blend(self, comps: Mapping[str, np.ndarray]) -> np.ndarray:
