@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -430,16 +431,18 @@ class TwinningMatcher(BaseEstimator):
         city prefers and across the sizes and areas inside them (:func:`~matcher.rank.pick_diverse`)."""
         if share is None:
             return top_k(scores, k, mask)
+        return top_k(scores, k, mask, **self._diversity(row, share))
+
+    def _diversity(self, row: int, share: float) -> dict[str, Any]:
+        """The diversity pass's arguments for the city at ``row`` (:func:`~matcher.rank.top_k`,
+        :func:`~matcher.rank.top_k_among`): its country cap, its preferred countries and, with them, the spread."""
         preferred = self.preferred_countries(row).tolist()
-        return top_k(
-            scores,
-            k,
-            mask,
-            groups=self.table_.country_idx,
-            max_group_share=share,
-            preferred=preferred,
-            spread=self.spread_ if preferred else None,
-        )
+        return {
+            "groups": self.table_.country_idx,
+            "max_group_share": share,
+            "preferred": preferred,
+            "spread": self.spread_ if preferred else None,
+        }
 
     def explain(self, row: int, other: int) -> RankedCandidate:
         """The full explanation of one pair."""

@@ -174,17 +174,7 @@ def _top_among(
     m: TwinningMatcher, r: int, cols: np.ndarray, scores: np.ndarray, k: int, n_allowed: int
 ) -> np.ndarray | None:
     """``TwinningMatcher._top`` (as ``suggest_many`` calls it) over the allowed ``cols`` only: positions in ``cols``."""
-    preferred = m.preferred_countries(r).tolist()
-    return top_k_among(
-        cols,
-        scores,
-        k,
-        n_allowed,
-        groups=m.table_.country_idx,
-        max_group_share=m.max_country_share,
-        preferred=preferred,
-        spread=m.spread_ if preferred else None,
-    )
+    return top_k_among(cols, scores, k, n_allowed, **m._diversity(r, m.max_country_share))
 
 
 def profile_weight(m: TwinningMatcher, start: float) -> float:
