@@ -192,7 +192,8 @@ class TwinningMatcher(BaseEstimator):
         return comps
 
     def _profile_block(self, q: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
-        """The profile components of profiled sources ``q`` against profiled cities ``cols``: ``(len(q), len(cols))``."""
+        """The profile components of profiled sources ``q`` against profiled cities ``cols``:
+        ``(len(q), len(cols))``."""
         t = self.table_
         oi, si = t.offers[q].astype(np.float64), t.seeks[q].astype(np.float64)
         oj, sj = t.offers[cols].astype(np.float64), t.seeks[cols].astype(np.float64)
@@ -403,8 +404,8 @@ class TwinningMatcher(BaseEstimator):
         """Top ``k`` (diversified) suggestions for many cities; scoring is done a batch of rows at a time.
 
         With a learned likelihood (the re-scoring case), the ranking is made on the model's raw scores, and the
-        served score is computed only where it can matter (:func:`~matcher.raw_rank.suggest_batch`); otherwise every score of the
-        batch is computed. Both give the same suggestions."""
+        served score is computed only where it can matter (:func:`~matcher.raw_rank.suggest_batch`); otherwise
+        every score of the batch is computed. Both give the same suggestions."""
         rows = np.asarray(rows, np.int64)
         out: list[list[RankedCandidate]] = []
         for start in range(0, len(rows), batch):

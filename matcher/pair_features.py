@@ -5,9 +5,9 @@ Every feature is registered BY NAME with its function: a weight or a column is l
 * :data:`STAGE1` — the cheap features of the candidate-generation logistic regression. Each one has a pairwise form
   (``pair``: one value per explicit (source, candidate) pair) and *one* matrix form used to score a batch of sources
   against every city at once: ``country`` (the source's country and the candidate: a cached ``(C, n)`` table),
-  ``source_country`` (an ``(m, C)`` table gathered by the candidate's country) or ``source`` (an ``(m, n)`` dense or
-  sparse matrix, or a row per source country). :meth:`Featurizer.stage1_matrix` adds ``weights[name] × feature`` for
-  every registered name, so both forms give the same linear score.
+  ``source_country`` (an ``(m, C)`` table gathered by the candidate's country) or ``source`` (an ``(m, n)`` sparse
+  matrix, or a dense term in factored form, :mod:`matcher.row_terms`). :meth:`Featurizer.stage1_matrix` adds
+  ``weights[name] × feature`` for every registered name, so both forms give the same linear score.
 * :data:`STAGE2` — the re-ranking features that the gradient-boosted stage adds to the stage-1 ones.
 
 Why these features (twinning literature and our data): twinning clusters by country pair (German-French,

@@ -59,17 +59,17 @@ def raw_likelihood(m: TwinningMatcher, rows: np.ndarray) -> np.ndarray | None:
 
 
 def suggest_batch(m: TwinningMatcher, part: np.ndarray, raw: np.ndarray, k: int) -> list[list[RankedCandidate]]:
-    """:meth:`~matcher.model.TwinningMatcher.suggest_many` of one batch from the model's raw scores ``raw`` ``(len(part), n)``, without the
-    ``(len(part), n)`` served scores.
+    """:meth:`~matcher.model.TwinningMatcher.suggest_many` of one batch from the model's raw scores ``raw``
+    ``(len(part), n)``, without the ``(len(part), n)`` served scores.
 
-    Where neither side's profile nor preferences apply, the served score is a non-decreasing function ``g`` of
-    the raw score (``TwinningMatcher._likelihood_scale``, the weight, the clip); the columns where they can apply (the
+    Where neither side's profile nor preferences apply, the served score is a non-decreasing function ``g`` of the
+    raw score (``TwinningMatcher._likelihood_scale``, the weight, the clip); the columns where they can apply (the
     profiled cities and those with preferences) are scored exactly for every row. So the diversity pass's head
     (:func:`~matcher.rank.top_k`) is among the best ``max(20 k, 200)`` other columns by raw score, with their
     ties, plus those columns, as long as ``g`` separates the boundary from the next raw score below it; the
-    served scores are computed on these only, elementwise as ``TwinningMatcher._score_rows`` does. A row where that does
-    not hold (a boundary in the clipped range, preferences of the source's own, a short head) is scored in
-    full."""
+    served scores are computed on these only, elementwise as ``TwinningMatcher._score_rows`` does. A row where
+    that does not hold (a boundary in the clipped range, preferences of the source's own, a short head) is scored
+    in full."""
     t = m.table_
     n = len(t)
     head = max(k * 20, 200)
@@ -138,7 +138,8 @@ def _fast_columns(
 
 
 def _plain_scores(m: TwinningMatcher, p: np.ndarray) -> np.ndarray:
-    """The served score of raw likelihoods ``p`` where no profile or preference applies (``TwinningMatcher._score_rows``)."""
+    """The served score of raw likelihoods ``p`` where no profile or preference applies
+    (``TwinningMatcher._score_rows``)."""
     w = m.weights_["likelihood"]
     s = m._likelihood_scale(np.asarray(p, np.float64)) * w
     s /= w
@@ -149,8 +150,8 @@ def _scores_at(
     m: TwinningMatcher, r: int, p: np.ndarray, cols: np.ndarray, block: np.ndarray, b: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(served scores, scaled likelihood)`` of the row ``r`` at ``cols`` from its raw scores ``p`` (all cities),
-    elementwise as ``TwinningMatcher._score_rows`` computes them; ``block[b]`` holds the row's scores against the profiled
-    cities (``b < 0``: the row has no profile)."""
+    elementwise as ``TwinningMatcher._score_rows`` computes them; ``block[b]`` holds the row's scores against the
+    profiled cities (``b < 0``: the row has no profile)."""
     w = m.weights_["likelihood"]
     lik = m._likelihood_scale(p[cols].astype(np.float64))
     s = lik * w
@@ -178,7 +179,8 @@ def _top_among(
 
 
 def profile_weight(m: TwinningMatcher, start: float) -> float:
-    """``start`` plus the profile components' weights, summed in :meth:`~matcher.model.TwinningMatcher.blend`'s order."""
+    """``start`` plus the profile components' weights, summed in :meth:`~matcher.model.TwinningMatcher.blend`'s
+    order."""
     w = m.weights_
     for name in ("interest", "complementarity", "reciprocity"):
         start = start + w[name]
