@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .geo import haversine_km
+from .geo import NearIndex, haversine_km
+from .names import NameIndex
 
 
 @dataclass
@@ -33,6 +34,8 @@ class CityIndex:
             (1 = biggest city of the country). Capitals and the biggest cities
             of a country attract most partnerships, so this is a key prior.
         country_size: number of gazetteer cities of the city's country.
+        admin1: integer code of the city's first-level region (country and GeoNames admin1 code).
+        names: the place names (``None`` when the frame has none: then no two places are namesakes).
     """
 
     geonameids: np.ndarray
@@ -44,6 +47,7 @@ class CityIndex:
     pop_rank: np.ndarray
     country_size: np.ndarray
     admin1: np.ndarray
+    names: np.ndarray | None = None
 
     @classmethod
     def from_frame(cls, cities: pd.DataFrame) -> CityIndex:
@@ -72,7 +76,36 @@ class CityIndex:
             pop_rank=pop_rank,
             country_size=country_size,
             admin1=admin1.astype(np.int64),
+            names=cities["name"].astype(str).to_numpy(dtype=object) if "name" in cities else None,
         )
+
+    def name_index(self) -> NameIndex:
+        """The names as sparse incidences (:class:`matcher.names.NameIndex`), built on first use and kept (not
+        pickled: rebuilt from ``names``)."""
+        cached = self.__dict__.get("_name_index")
+        if cached is None:
+            cached = NameIndex(self.names if self.names is not None else [""] * self.n)
+            self.__dict__["_name_index"] = cached
+        return cached
+
+    def near_index(self) -> NearIndex:
+        """The places as a haversine ball tree (:class:`matcher.geo.NearIndex`), built on first use and kept (not
+        pickled)."""
+        cached = self.__dict__.get("_near_index")
+        if cached is None:
+            cached = NearIndex(self.lat, self.lon)
+            self.__dict__["_near_index"] = cached
+        return cached
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_name_index", None)
+        state.pop("_near_index", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state.setdefault("names", None)
+        self.__dict__.update(state)
 
     @property
     def n(self) -> int:
