@@ -23,6 +23,8 @@ def haversine_km(
 
 #: how far the "nearby" pair features reach (:class:`NearIndex`)
 NEAR_KM = 100.0
+#: the neighbourhood of a place whose partnerships count as its area's (``log_neighbourhood_ties``)
+AREA_KM = 30.0
 
 
 class NearIndex:
@@ -54,4 +56,10 @@ class NearIndex:
         data = (np.log1p(self.radius_km) - np.log1p(km)).astype(np.float32)
         out = sp.csr_matrix((data, cols.astype(np.int64), indptr), shape=(len(ind), self.n))
         out.sort_indices()
+        return out
+
+    def within(self, lat: np.ndarray, lon: np.ndarray) -> sp.csr_matrix:
+        """``(m, n)`` float32: 1 for every place within the radius of each point, nothing elsewhere."""
+        out = self.closeness(lat, lon)
+        out.data[:] = 1.0
         return out

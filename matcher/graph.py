@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .geo import NearIndex, haversine_km
+from .geo import NEAR_KM, NearIndex, haversine_km
 from .names import NameIndex
 
 
@@ -88,14 +88,13 @@ class CityIndex:
             self.__dict__["_name_index"] = cached
         return cached
 
-    def near_index(self) -> NearIndex:
-        """The places as a haversine ball tree (:class:`matcher.geo.NearIndex`), built on first use and kept (not
-        pickled)."""
-        cached = self.__dict__.get("_near_index")
-        if cached is None:
-            cached = NearIndex(self.lat, self.lon)
-            self.__dict__["_near_index"] = cached
-        return cached
+    def near_index(self, radius_km: float = NEAR_KM) -> NearIndex:
+        """The places as a haversine ball tree (:class:`matcher.geo.NearIndex`) for one radius, built on first use
+        and kept (not pickled)."""
+        cache = self.__dict__.setdefault("_near_index", {})
+        if radius_km not in cache:
+            cache[radius_km] = NearIndex(self.lat, self.lon, radius_km)
+        return cache[radius_km]
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .geo import AREA_KM
 from .graph import CityIndex, PartnerGraph
 
 
@@ -88,6 +89,7 @@ class GraphStats:
     deg_rank: np.ndarray  # rank by degree inside country (1 = most twinned)
     partner_regions: sp.csr_matrix  # (n, R) #partners per admin1 region
     partner_regions_csc: sp.csc_matrix  # same, column-major for per-region slices
+    near_partners: sp.csr_matrix  # (n, n) places within AREA_KM of each city's partners (summed over partners)
 
     @classmethod
     def build(cls, index: CityIndex, edges: np.ndarray) -> GraphStats:
@@ -109,6 +111,9 @@ class GraphStats:
             (np.ones(index.n), (np.arange(index.n), index.admin1)), shape=(index.n, int(index.admin1.max()) + 1)
         )
         regions = g.adj @ onehot
+        linked = np.flatnonzero(deg > 0)
+        near_linked = index.near_index(AREA_KM).within(index.lat[linked], index.lon[linked])
+        near_partners = sp.csr_matrix(g.adj[:, linked] @ near_linked)
         return cls(
             adj=g.adj,
             aa_adj=g.adj.multiply(aa[None, :]).tocsr(),
@@ -125,4 +130,5 @@ class GraphStats:
             deg_rank=deg_rank,
             partner_regions=regions.tocsr(),
             partner_regions_csc=regions.tocsc(),
+            near_partners=near_partners,
         )

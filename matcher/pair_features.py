@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .geo import haversine_km
+from .geo import AREA_KM, haversine_km
 from .graph import CityIndex
 from .graph_stats import CountryMeta, GraphStats
 from .row_terms import OuterRows, RowTerm
@@ -140,6 +140,14 @@ class Batch:
     def near_domestic(self) -> sp.csr_matrix:
         """``(m, n)`` sparse: closeness of the places of the source's own country near it."""
         return self._near(domestic=True)
+
+    @cached_property
+    def neighbourhood_ties(self) -> sp.csr_matrix:
+        """``(m, n)`` sparse: partnerships between the two places' areas (places within
+        :data:`matcher.geo.AREA_KM` of the source, the source included, and of the candidate): the towns of one
+        district twin with the towns of another."""
+        area = self.index.near_index(AREA_KM).within(self.src.lat, self.src.lon)
+        return sp.csr_matrix(area @ self.s.near_partners)
 
     @cached_property
     def cand_ties_to_src_region(self) -> sp.csr_matrix:
@@ -298,6 +306,11 @@ STAGE1: tuple[Stage1Feature, ...] = (
     # neighbours across a border and at home (matcher.geo.NearIndex)
     Stage1Feature("near_foreign", pair=lambda p: p.lookup(p.b.near_foreign), source=lambda b: b.near_foreign),
     Stage1Feature("near_domestic", pair=lambda p: p.lookup(p.b.near_domestic), source=lambda b: b.near_domestic),
+    Stage1Feature(
+        "log_neighbourhood_ties",
+        pair=lambda p: np.log1p(p.lookup(p.b.neighbourhood_ties)),
+        source=lambda b: b.neighbourhood_ties.log1p(),
+    ),
     # what carries over to country pairs and places without known partnerships (matcher.transfer_features)
     *transfer_stage1(Stage1Feature),
 )

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from matcher.likelihood import PartnershipLikelihood
-from matcher.pair_features import STAGE1_FEATURES
+from matcher.pair_features import STAGE1, STAGE1_FEATURES
 from tests.matcher.test_likelihood import COUNTRIES, PER_COUNTRY, SMALL, _synthetic
 
-PLACE_FEATURES = ("same_name", "shared_name_words", "near_foreign", "near_domestic")
+PLACE_FEATURES = ("same_name", "shared_name_words", "near_foreign", "near_domestic", "log_neighbourhood_ties")
 
 
 def _world() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -50,11 +50,15 @@ def test_the_matrix_form_equals_the_pairwise_form_where_the_features_are_set(mod
     from matcher.pair_features import Batch
 
     batch = Batch(fz, src)
-    for name in PLACE_FEATURES:
-        dense = getattr(batch, name).toarray()
-        assert np.allclose(dense.ravel(), frame[name].to_numpy(), atol=1e-6), name
+    for f in STAGE1:
+        if f.name in PLACE_FEATURES:
+            assert f.source is not None
+            dense = f.source(batch).toarray()  # type: ignore[union-attr]
+            assert np.allclose(dense.ravel(), frame[f.name].to_numpy(), atol=1e-6), f.name
     assert frame["same_name"].sum() >= 4  # DE20 and JP20 see each other (and themselves)
     assert frame["near_foreign"].gt(0).sum() >= 2  # FR21 and US21 are neighbours across a border
+    # a source's area includes the source itself: its own partners make ties between its area and theirs
+    assert frame["log_neighbourhood_ties"].gt(0).sum() >= 2
     full = fz.stage1_matrix(src, model.stage1_weights_, model.stage1_intercept_)
     pairwise = frame @ model.stage1_coefficients() + model.stage1_intercept_
     assert np.allclose(full, pairwise.to_numpy().reshape(len(rows), n), rtol=1e-5, atol=1e-4)
