@@ -15,8 +15,9 @@ Polish-Ukrainian, Japanese-American ...); a city that already twins with three P
 with a fourth; partners of partners matter (common neighbours, Adamic-Adar, resource allocation, 3-step paths);
 well-linked cities pair with well-linked cities; capitals and the biggest cities of a country twin most;
 distance is a weak signal; same continent, neighbouring countries and a shared language help (and carry over to
-country pairs without known partnerships: :mod:`matcher.transfer_features`); towns twin with their namesakes
-(:mod:`matcher.names`).
+country pairs without known partnerships: :mod:`matcher.transfer_features`); towns twin with their namesakes,
+their neighbours across a border and the towns of a district their own district twins with
+(:mod:`matcher.place_features`).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .geo import AREA_KM, haversine_km
+from .geo import haversine_km
 from .graph import CityIndex
 from .graph_stats import CountryMeta, GraphStats
+from .place_features import place_stage1
 from .row_terms import OuterRows, RowTerm
 from .transfer_features import country_affinity_table, gather, lookup_pairs, transfer_stage1
 
@@ -105,49 +107,6 @@ class Batch:
     @cached_property
     def paths3(self) -> sp.csr_matrix:
         return sp.csr_matrix(self.common @ self.s.adj)
-
-    @cached_property
-    def same_name(self) -> sp.csr_matrix:
-        """``(m, n)`` sparse: 1 where the candidate is the source's namesake (:mod:`matcher.names`)."""
-        return self.index.name_index().same_name(self.src.rows)
-
-    @cached_property
-    def shared_name_words(self) -> sp.csr_matrix:
-        """``(m, n)`` sparse: inverse frequency of the distinctive name words the two places share."""
-        return self.index.name_index().shared_words(self.src.rows)
-
-    @cached_property
-    def _closeness(self) -> tuple[sp.csr_matrix, np.ndarray]:
-        """The places within :data:`matcher.geo.NEAR_KM` of each source (closeness, :class:`matcher.geo.NearIndex`)
-        and, per stored entry, whether the place is in the source's country."""
-        near = self.index.near_index().closeness(self.src.lat, self.src.lon)
-        rows = np.repeat(np.arange(near.shape[0]), np.diff(near.indptr))
-        return near, self.index.country[near.indices] == self.src.country[rows]
-
-    def _near(self, domestic: bool) -> sp.csr_matrix:
-        near, same = self._closeness
-        keep = same if domestic else ~same
-        out = sp.csr_matrix((np.where(keep, near.data, 0).astype(np.float32), near.indices, near.indptr), near.shape)
-        out.eliminate_zeros()
-        return out
-
-    @cached_property
-    def near_foreign(self) -> sp.csr_matrix:
-        """``(m, n)`` sparse: closeness of the places of other countries near the source (border towns)."""
-        return self._near(domestic=False)
-
-    @cached_property
-    def near_domestic(self) -> sp.csr_matrix:
-        """``(m, n)`` sparse: closeness of the places of the source's own country near it."""
-        return self._near(domestic=True)
-
-    @cached_property
-    def neighbourhood_ties(self) -> sp.csr_matrix:
-        """``(m, n)`` sparse: partnerships between the two places' areas (places within
-        :data:`matcher.geo.AREA_KM` of the source, the source included, and of the candidate): the towns of one
-        district twin with the towns of another."""
-        area = self.index.near_index(AREA_KM).within(self.src.lat, self.src.lon)
-        return sp.csr_matrix(area @ self.s.near_partners)
 
     @cached_property
     def cand_ties_to_src_region(self) -> sp.csr_matrix:
@@ -298,19 +257,8 @@ STAGE1: tuple[Stage1Feature, ...] = (
         pair=lambda p: np.log1p(gather(p.b.src_ties_to_region, p.qi, p.index.admin1[p.cand])),
         source=lambda b: b.log_src_ties_to_cand_region,
     ),
-    # namesakes and shared name words (matcher.names): a place's own attribute, so they carry over too
-    Stage1Feature("same_name", pair=lambda p: p.lookup(p.b.same_name), source=lambda b: b.same_name),
-    Stage1Feature(
-        "shared_name_words", pair=lambda p: p.lookup(p.b.shared_name_words), source=lambda b: b.shared_name_words
-    ),
-    # neighbours across a border and at home (matcher.geo.NearIndex)
-    Stage1Feature("near_foreign", pair=lambda p: p.lookup(p.b.near_foreign), source=lambda b: b.near_foreign),
-    Stage1Feature("near_domestic", pair=lambda p: p.lookup(p.b.near_domestic), source=lambda b: b.near_domestic),
-    Stage1Feature(
-        "log_neighbourhood_ties",
-        pair=lambda p: np.log1p(p.lookup(p.b.neighbourhood_ties)),
-        source=lambda b: b.neighbourhood_ties.log1p(),
-    ),
+    # what a place is and where it lies: namesakes, neighbours, areas (matcher.place_features)
+    *place_stage1(Stage1Feature),
     # what carries over to country pairs and places without known partnerships (matcher.transfer_features)
     *transfer_stage1(Stage1Feature),
 )

@@ -8,6 +8,7 @@ import pytest
 
 from matcher.likelihood import PartnershipLikelihood
 from matcher.pair_features import STAGE1, STAGE1_FEATURES
+from matcher.place_features import near_domestic, near_foreign, same_name, shared_name_words
 from tests.matcher.test_likelihood import COUNTRIES, PER_COUNTRY, SMALL, _synthetic
 
 PLACE_FEATURES = ("same_name", "shared_name_words", "near_foreign", "near_domestic", "log_neighbourhood_ties")
@@ -77,5 +78,20 @@ def test_a_virtual_city_gets_its_neighbours_but_no_namesakes(model: PartnershipL
     from matcher.pair_features import Batch
 
     batch = Batch(fz, src)
-    assert batch.same_name.nnz == 0 and batch.shared_name_words.nnz == 0
-    assert batch.near_foreign[0, fr] == pytest.approx(np.log1p(100.0), rel=1e-5)  # FR30 is at the very point
+    assert same_name(batch).nnz == 0 and shared_name_words(batch).nnz == 0
+    assert near_foreign(batch)[0, fr] == pytest.approx(np.log1p(100.0), rel=1e-5)  # FR30 is at the very point
+
+
+def test_the_near_features_split_the_neighbours_by_country(model: PartnershipLikelihood) -> None:
+    fz = model.featurizer_
+    ix = model.index_
+    rows = np.arange(0, ix.n, 7)
+    from matcher.pair_features import Batch
+
+    batch = Batch(fz, fz.sources(rows))
+    foreign, domestic = near_foreign(batch).toarray(), near_domestic(batch).toarray()  # in this order, then again
+    whole = ix.near_index().closeness(ix.lat[rows], ix.lon[rows]).toarray()
+    assert np.array_equal(foreign + domestic, whole)
+    same = ix.country[None, :] == ix.country[rows][:, None]
+    assert not foreign[same].any() and not domestic[~same].any()
+    assert np.array_equal(near_domestic(Batch(fz, fz.sources(rows))).toarray(), domestic)  # domestic first
