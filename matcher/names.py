@@ -173,21 +173,29 @@ class NameIndex:
         idf = np.zeros(self.words.shape[1], np.float32)
         idf[wcols.reshape(-1)] = np.log(n / places).astype(np.float32)
         self.idf = idf
+        self._same: sp.csr_matrix | None = None
+        self._shared: sp.csr_matrix | None = None
+
+    def _pairs(self) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """Both ``(n, n)`` pair matrices, built once on first use (~1 s and ~40 MB over 170,391 places: 0.17 M
+        namesake entries, 3.5 M shared-word ones); a batch of sources then only slices its rows."""
+        if self._same is None or self._shared is None:
+            same = sp.csr_matrix(self.full @ self.full.T)
+            shared = sp.csr_matrix(self.words.multiply(self.idf[None, :]).tocsr() @ self.words.T)
+            if same.nnz:
+                shared = sp.csr_matrix(shared - shared.multiply(same))
+            shared.eliminate_zeros()
+            self._same, self._shared = same, shared
+        return self._same, self._shared
 
     def same_name(self, rows: np.ndarray) -> sp.csr_matrix:
         """``(m, n)``: 1 where the candidate's folded name equals the source's (0 for a virtual source, row -1)."""
-        return sp.csr_matrix(self._rows(self.full, rows) @ self.full.T)
+        return self._rows(self._pairs()[0], rows)
 
     def shared_words(self, rows: np.ndarray) -> sp.csr_matrix:
         """``(m, n)``: summed inverse frequency of the distinctive words two names share, 0 where the full names
         are the same (``same_name`` has those pairs)."""
-        src = self._rows(self.words, rows)
-        shared = sp.csr_matrix(src.multiply(self.idf[None, :]) @ self.words.T)
-        same = self.same_name(rows)
-        if same.nnz:
-            shared = sp.csr_matrix(shared - shared.multiply(same))
-        shared.eliminate_zeros()
-        return shared
+        return self._rows(self._pairs()[1], rows)
 
     @staticmethod
     def _rows(mat: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
