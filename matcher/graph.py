@@ -89,7 +89,7 @@ class CityIndex:
         return cached
 
     def near_index(self, radius_km: float = NEAR_KM) -> NearIndex:
-        """The places as a haversine ball tree (:class:`matcher.geo.NearIndex`) for one radius, built on first use
+        """The places as a k-d tree (:class:`matcher.geo.NearIndex`) for one radius, built on first use
         and kept (not pickled)."""
         cache = self.__dict__.setdefault("_near_index", {})
         if radius_km not in cache:

@@ -3,15 +3,16 @@
 Towns twin with their namesakes (Boston GB and Boston US, Worcester, Toledo, Mérida, Valencia ES and VE, Kelso)
 and with places that share a distinctive word of their name (Neu-Ulm and New Ulm, Braunfels and New Braunfels,
 Lucca and Lucca Sicula, the Belvedere and Sant'Ambrogio towns of Italy): 117 of the 13,594 partnerships of the
-towns network (0.9 %), most of them between small places, where the partnership graph says least. A name is a
+towns network (0.9 %), many of them between small places, where the partnership graph says least. A name is a
 place's own attribute, not part of the network, so these features carry over to places and country pairs without
 known partnerships.
 
-:class:`NameIndex` turns the gazetteer's names into two sparse incidence matrices, so that a batch of ``m``
-sources gets its ``(m, n)`` feature matrices from one sparse product each, never from a scan over all pairs:
+:class:`NameIndex` turns the gazetteer's names into two sparse incidence matrices and, from one sparse product
+each, two sparse ``(n, n)`` pair matrices (built once; a batch of ``m`` sources slices its ``(m, n)`` rows), never
+a scan over all pairs:
 
 * ``same_name``: the two places' names are equal once folded (accents, case and punctuation dropped);
-* ``shared_name_word``: the sum, over the distinctive words the two names share (words of three letters or more,
+* ``shared_words``: the sum, over the distinctive words the two names share (words of three letters or more,
   not a stop word, used by at most :data:`MAX_WORD_PLACES` places), of the word's inverse frequency
   ``log(n / places with the word)``; the pairs with the same full name are left out (``same_name`` has them).
 """

@@ -13,9 +13,9 @@ towns network's partnerships follow their own patterns (measured on its 13,594 p
   random candidates.
 
 Names and coordinates are a place's own attributes, so the first two carry over to places and country pairs
-without known partnerships. Each feature is a sparse ``(m, n)`` matrix per batch of sources (a ball-tree query or
-a sparse product, never a scan over all pairs), registered by name with :func:`place_stage1` and cached on the
-batch, so the pairwise form and the matrix form read the same matrix.
+without known partnerships. Each feature is a sparse ``(m, n)`` matrix per batch of sources (a k-d tree query, a
+slice or a sparse product, never a scan over all pairs), registered by name with :func:`place_stage1` and cached
+on the batch, so the pairwise form and the matrix form read the same matrix.
 """
 
 from __future__ import annotations
