@@ -128,21 +128,24 @@ STOP_WORDS = frozenset(
 _NOT_LETTER = re.compile(r"[^a-z0-9]+")
 
 
+def _ascii_lower(name: str) -> str:
+    return unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode().lower()
+
+
 def fold_name(name: str) -> str:
     """``name`` without accents, case, spaces or punctuation: ``Béja`` and ``Beja`` fold alike."""
-    ascii_name = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
-    return _NOT_LETTER.sub("", ascii_name.lower())
+    return _NOT_LETTER.sub("", _ascii_lower(name))
 
 
 def name_words(name: str) -> list[str]:
     """The words of ``name`` that can mark a namesake (folded, three letters or more, not a stop word)."""
-    ascii_name = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
-    return [w for w in _NOT_LETTER.split(ascii_name.lower()) if len(w) >= 3 and w not in STOP_WORDS]
+    return [w for w in _NOT_LETTER.split(_ascii_lower(name)) if len(w) >= 3 and w not in STOP_WORDS]
 
 
 class NameIndex:
-    """The gazetteer's names as sparse incidences: ``full`` ``(n, G)`` folded full names shared by two places or
-    more, ``words`` ``(n, V)`` distinctive words weighted by inverse frequency (see the module doc)."""
+    """The gazetteer's names as two ``(n, n)`` pair matrices (~1 s and ~40 MB over 170,391 places: 0.17 M namesake
+    entries, 3.5 M shared-word ones), from the incidences of folded full names shared by two places or more and of
+    distinctive words weighted by inverse frequency (see the module doc); a batch of sources slices its rows."""
 
     def __init__(self, names: Sequence[str] | np.ndarray) -> None:
         n = len(names)
@@ -153,7 +156,7 @@ class NameIndex:
         shared = (count[code] >= 2) & (np.asarray([len(s) for s in folded]) > 0)
         rows = np.flatnonzero(shared)
         _, cols = np.unique(code[rows], return_inverse=True)
-        self.full = sp.csr_matrix(
+        full = sp.csr_matrix(
             (np.ones(len(rows), np.float32), (rows, cols.reshape(-1))), shape=(n, int(cols.max(initial=-1)) + 1)
         )
         word_rows: list[int] = []
@@ -167,36 +170,27 @@ class NameIndex:
         keep = (wcount[wcode] >= 2) & (wcount[wcode] <= MAX_WORD_PLACES)
         _, wcols = np.unique(wcode[keep], return_inverse=True)
         places = wcount[wcode[keep]]
-        self.words = sp.csr_matrix(
+        words = sp.csr_matrix(
             (np.ones(int(keep.sum()), np.float32), (np.asarray(word_rows)[keep], wcols.reshape(-1))),
             shape=(n, int(wcols.max(initial=-1)) + 1),
         )
-        idf = np.zeros(self.words.shape[1], np.float32)
+        idf = np.zeros(words.shape[1], np.float32)
         idf[wcols.reshape(-1)] = np.log(n / places).astype(np.float32)
-        self.idf = idf
-        self._same: sp.csr_matrix | None = None
-        self._shared: sp.csr_matrix | None = None
-
-    def _pairs(self) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """Both ``(n, n)`` pair matrices, built once on first use (~1 s and ~40 MB over 170,391 places: 0.17 M
-        namesake entries, 3.5 M shared-word ones); a batch of sources then only slices its rows."""
-        if self._same is None or self._shared is None:
-            same = sp.csr_matrix(self.full @ self.full.T)
-            shared = sp.csr_matrix(self.words.multiply(self.idf[None, :]).tocsr() @ self.words.T)
-            if same.nnz:
-                shared = sp.csr_matrix(shared - shared.multiply(same))
-            shared.eliminate_zeros()
-            self._same, self._shared = same, shared
-        return self._same, self._shared
+        self._same = sp.csr_matrix(full @ full.T)
+        shared = sp.csr_matrix(words.multiply(idf[None, :]).tocsr() @ words.T)
+        if self._same.nnz:
+            shared = sp.csr_matrix(shared - shared.multiply(self._same))
+        shared.eliminate_zeros()
+        self._shared = shared
 
     def same_name(self, rows: np.ndarray) -> sp.csr_matrix:
         """``(m, n)``: 1 where the candidate's folded name equals the source's (0 for a virtual source, row -1)."""
-        return self._rows(self._pairs()[0], rows)
+        return self._rows(self._same, rows)
 
     def shared_words(self, rows: np.ndarray) -> sp.csr_matrix:
         """``(m, n)``: summed inverse frequency of the distinctive words two names share, 0 where the full names
         are the same (``same_name`` has those pairs)."""
-        return self._rows(self._pairs()[1], rows)
+        return self._rows(self._shared, rows)
 
     @staticmethod
     def _rows(mat: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
