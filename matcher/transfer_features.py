@@ -29,7 +29,8 @@ from .row_terms import CountryRows
 
 if TYPE_CHECKING:  # pragma: no cover
     from .graph import CityIndex
-    from .pair_features import Batch, Featurizer, Pairs
+    from .pair_features import Featurizer, Pairs
+    from .sources import Batch
 
 F = TypeVar("F")
 
@@ -100,14 +101,18 @@ def log_gravity(f: Featurizer) -> np.ndarray:
 def size_prior_order(f: Featurizer, country: int, length: int) -> np.ndarray:
     """The ``length`` cities with the highest size prior for a source in ``country``, best first: log population
     plus :func:`log_gravity` of the two countries (big cities of countries that twin much, whether or not the
-    country pair has a known partnership). Cached per source country on the featurizer until ``release``."""
+    country pair has a known partnership); equal priors in position order. Cached per source country on the
+    featurizer until ``release``."""
     key = (int(country), int(length))
     order = f.size_orders.get(key)
     if order is None:
         prior = f.log_pop + log_gravity(f)[int(country)][f.index.country]
         length = min(int(length), len(prior))
-        part = np.argpartition(-prior, length - 1)[:length]
-        order = part[np.argsort(-prior[part], kind="stable")]
+        # ties go to the lower position, whatever ``length`` (argpartition alone picks among them by platform)
+        kth = np.partition(prior, len(prior) - length)[len(prior) - length]
+        sure = np.flatnonzero(prior > kth)
+        part = np.concatenate([sure, np.flatnonzero(prior == kth)[: length - len(sure)]])
+        order = part[np.lexsort((part, -prior[part]))]
         f.size_orders[key] = order
     return order
 

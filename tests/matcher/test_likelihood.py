@@ -259,8 +259,10 @@ def test_size_quota_adds_the_best_cities_of_the_size_prior_to_the_shortlist(data
     src = fz.sources(rows)
     top, _, _ = m._shortlist(fz, src)
     assert top.shape == (len(rows), 15 + 5 + 6)
-    base = PartnershipLikelihood(**params, size_candidates=0, random_state=0).fit(cities, train)
-    without, _, _ = base._shortlist(base.featurizer_, base.featurizer_.sources(rows))
+    # the same model's shortlist without the quota (a second fit could break stage-1 ties otherwise)
+    m.size_candidates = 0
+    without, _, _ = m._shortlist(fz, fz.sources(rows))
+    m.size_candidates = 6
     for q, r in enumerate(rows):
         assert len(set(top[q].tolist())) == top.shape[1]  # no duplicates
         assert r not in top[q] and not set(src.adj[q].indices) & set(top[q].tolist())  # self, partners excluded
