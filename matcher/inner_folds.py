@@ -9,7 +9,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from .pair_features import Featurizer, Sources
+from .pair_features import Featurizer
+from .sources import Sources
 
 
 class InnerFold(NamedTuple):

@@ -41,10 +41,11 @@ from sklearn.preprocessing import StandardScaler
 from .graph import CityIndex, adjacency, pair_positions
 from .graph_stats import CountryMeta, GraphStats
 from .inner_folds import InnerFold, inner_batches, sample_queries
-from .pair_features import STAGE1_FEATURES, STAGE2_FEATURES, Featurizer, Sources
+from .pair_features import STAGE1_FEATURES, STAGE2_FEATURES, Featurizer
 from .rank import top_k_rows
 from .shortlist import graph_quota, masked_take, size_quota, top_columns
 from .size_prior import BLEND_COLUMNS, BlendFit, SizePrior, size_weight
+from .sources import Sources
 from .transfer_features import grouped_fold_assignment, lookup_pairs
 
 ARTIFACT_FORMAT = 3  # bumped when a saved model of an older layout can no longer be loaded

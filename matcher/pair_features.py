@@ -35,96 +35,10 @@ from .graph import CityIndex
 from .graph_stats import CountryMeta, GraphStats
 from .place_features import place_stage1
 from .row_terms import OuterRows, RowTerm
+from .sources import Batch, Sources, mean_over
 from .transfer_features import country_affinity_table, gather, lookup_pairs, transfer_stage1
 
 F32 = np.float32
-
-
-@dataclass
-class Sources:
-    """A batch of query sources: gazetteer rows, or one virtual city (row -1) for :meth:`score_new`."""
-
-    rows: np.ndarray
-    country: np.ndarray
-    population: np.ndarray
-    pop_rank: np.ndarray
-    capital: np.ndarray
-    lat: np.ndarray  # degrees
-    lon: np.ndarray  # degrees
-    admin1: np.ndarray
-    adj: sp.csr_matrix  # (m, n) partners of each source
-
-    @property
-    def m(self) -> int:
-        return len(self.rows)
-
-
-class Batch:
-    """A batch of sources on one graph, with the per-source arrays its features share (computed on first use)."""
-
-    def __init__(self, fz: Featurizer, src: Sources) -> None:
-        self.fz: Featurizer = fz
-        self.src: Sources = src
-        self.s: GraphStats = fz.stats
-        self.index: CityIndex = fz.index
-
-    @cached_property
-    def partner_countries(self) -> np.ndarray:
-        """``(m, C)``: partners of each source per country."""
-        return sp.csr_matrix(self.src.adj @ self.s.partner_countries).toarray()
-
-    @cached_property
-    def hop2_countries(self) -> np.ndarray:
-        """``(m, C)``: partners-of-partners (paths of length 2) of each source per country."""
-        return sp.csr_matrix(self.src.adj @ self.s.hop2_countries).toarray()
-
-    @cached_property
-    def ties_to_continent(self) -> np.ndarray:  # (m, C): log1p partners of each source per continent of a country
-        return np.log1p(self.partner_countries @ np.asarray(self.fz.meta.same_continent, float))
-
-    @cached_property
-    def degree(self) -> np.ndarray:
-        return np.asarray(self.src.adj.sum(axis=1)).ravel()
-
-    @cached_property
-    def partner_log_pop(self) -> np.ndarray:
-        """``(m,)`` mean log population of each source's partners (NaN without partners)."""
-        return _mean_over(self.src.adj, self.fz.log_pop, self.degree)
-
-    @cached_property
-    def common(self) -> sp.csr_matrix:
-        """``(m, n)``: common neighbours of each source and every city."""
-        return sp.csr_matrix(self.src.adj @ self.s.adj)
-
-    @cached_property
-    def adamic_adar(self) -> sp.csr_matrix:
-        return sp.csr_matrix(self.src.adj @ self.s.aa_adj.T)
-
-    @cached_property
-    def resource_allocation(self) -> sp.csr_matrix:
-        return sp.csr_matrix(self.src.adj @ self.s.ra_adj.T)
-
-    @cached_property
-    def paths3(self) -> sp.csr_matrix:
-        return sp.csr_matrix(self.common @ self.s.adj)
-
-    @cached_property
-    def cand_ties_to_src_region(self) -> sp.csr_matrix:
-        """``(m, n)`` sparse: partners of every city in the source's admin1 region (0 for a virtual source)."""
-        reg = np.where(self.src.admin1 >= 0, self.src.admin1, 0)
-        out = sp.csr_matrix(self.s.partner_regions_csc[:, reg].T)
-        real = sp.diags((self.src.admin1 >= 0).astype(np.float64))
-        return sp.csr_matrix(real @ out)
-
-    @cached_property
-    def src_ties_to_region(self) -> sp.csr_matrix:
-        """``(m, R)`` sparse: partners of each source per admin1 region."""
-        return sp.csr_matrix(self.src.adj @ self.s.partner_regions)
-
-    @cached_property
-    def log_src_ties_to_cand_region(self) -> sp.csr_matrix:
-        """``(m, n)`` sparse: log1p partners of each source in every candidate's admin1 region."""
-        return sp.csr_matrix(self.src_ties_to_region.log1p() @ self.fz.region_members)
 
 
 class Pairs:
@@ -299,13 +213,6 @@ STAGE2: tuple[tuple[str, Callable[[Pairs], np.ndarray]], ...] = (
 )
 
 
-def _mean_over(adj: sp.spmatrix, values: np.ndarray, degree: np.ndarray) -> np.ndarray:
-    """Row means of ``values`` over the partners in ``adj`` (NaN for a row without partners)."""
-    total = np.asarray(adj @ values, float).ravel()
-    deg = np.asarray(degree, float)
-    return np.divide(total, deg, out=np.full(len(total), np.nan), where=deg > 0)
-
-
 STAGE1_FEATURES: tuple[str, ...] = tuple(f.name for f in STAGE1)
 STAGE2_FEATURES: tuple[str, ...] = STAGE1_FEATURES + tuple(name for name, _ in STAGE2)
 
@@ -340,6 +247,7 @@ class Featurizer:
         self._table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._split: tuple[int, np.ndarray, np.ndarray] | None = None
         self._linked: np.ndarray | None = None
+        self._batch: Batch | None = None  # the last sources' Batch: the stage-1 matrix and stage-2 frame share it
         self.size_orders: dict[tuple[int, int], np.ndarray] = {}  # see transfer_features.size_prior_order
 
     # -- sources ---------------------------------------------------------- #
@@ -373,17 +281,28 @@ class Featurizer:
             adj=sp.csr_matrix((1, ix.n)),
         )
 
+    def batch(self, src: Sources) -> Batch:
+        """The :class:`Batch` of ``src`` on this graph: the same object for the same ``src`` as long as no other
+        sources came in between, so that scoring (stage-1 matrix, then the shortlist's stage-2 frame) computes each
+        sparse feature once. ``src`` must not change after its first use (a new :class:`Sources` for new sources)."""
+        last = self._batch  # one read: another thread may replace it, never mutate it
+        if last is not None and last.src is src:
+            return last
+        b = Batch(self, src)
+        self._batch = b
+        return b
+
     # -- pairwise features -------------------------------------------------- #
     def stage1_frame(self, src: Sources, qi: np.ndarray, cand: np.ndarray) -> pd.DataFrame:
         """Stage-1 features of explicit (query, candidate) pairs, one named column per feature."""
-        p = Pairs(Batch(self, src), qi, cand)
+        p = Pairs(self.batch(src), qi, cand)
         return _frame({f.name: f.pair(p) for f in STAGE1}, len(qi))
 
     def stage2_frame(
         self, src: Sources, qi: np.ndarray, cand: np.ndarray, s1_score: np.ndarray, s1_rank: np.ndarray
     ) -> pd.DataFrame:
         """Stage-1 and stage-2 features of explicit pairs (columns in :data:`STAGE2_FEATURES` order)."""
-        p = Pairs(Batch(self, src), qi, cand, s1_score, s1_rank)
+        p = Pairs(self.batch(src), qi, cand, s1_score, s1_rank)
         cols = {f.name: f.pair(p) for f in STAGE1}
         cols.update((name, fn(p)) for name, fn in STAGE2)
         return _frame(cols, len(qi))
@@ -398,7 +317,7 @@ class Featurizer:
         terms. Only a handful of passes over the ``(m, n)`` output.
         """
         w = stage1_weights(weights)
-        b = Batch(self, src)
+        b = self.batch(src)
         cp, cand, ctry_linked = self._static_terms(w)
         by_country = cp[src.country] + float(intercept)
         for f in STAGE1:
@@ -458,11 +377,12 @@ class Featurizer:
     @cached_property
     def partner_log_pop(self) -> np.ndarray:
         """``(n,)`` mean log population of every city's partners (NaN without partners)."""
-        return _mean_over(self.stats.adj, self.log_pop, self.stats.degree)
+        return mean_over(self.stats.adj, self.log_pop, self.stats.degree)
 
     def release(self) -> None:
         """Drop the cached per-weight tables (they are rebuilt on the next use)."""
         self._table_key, self._table = None, None
+        self._batch = None
         self.size_orders.clear()
 
     def column_split(self, max_degree: int) -> tuple[np.ndarray, np.ndarray]:

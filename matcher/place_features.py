@@ -29,7 +29,8 @@ import scipy.sparse as sp
 from .geo import AREA_KM
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .pair_features import Batch, Pairs
+    from .pair_features import Pairs
+    from .sources import Batch
 
 F = TypeVar("F")
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .pair_features import Featurizer, Sources
+from .pair_features import Featurizer
 from .rank import top_k_rows
+from .sources import Sources
 from .transfer_features import size_prior_order
 
 

@@ -48,7 +48,7 @@ def test_the_matrix_form_equals_the_pairwise_form_where_the_features_are_set(mod
     n = model.index_.n
     qi, cand = np.repeat(np.arange(len(rows)), n), np.tile(np.arange(n), len(rows))
     frame = fz.stage1_frame(src, qi, cand)
-    from matcher.pair_features import Batch
+    from matcher.sources import Batch
 
     batch = Batch(fz, src)
     for f in STAGE1:
@@ -75,7 +75,7 @@ def test_a_virtual_city_gets_its_neighbours_but_no_namesakes(model: PartnershipL
     fz = model.featurizer_
     fr = model.index_.positions([2030])[0]
     src = fz.virtual_source(model.index_.country_code("DE"), 5000.0, model.index_.lat[fr], model.index_.lon[fr])
-    from matcher.pair_features import Batch
+    from matcher.sources import Batch
 
     batch = Batch(fz, src)
     assert same_name(batch).nnz == 0 and shared_name_words(batch).nnz == 0
@@ -86,7 +86,7 @@ def test_the_near_features_split_the_neighbours_by_country(model: PartnershipLik
     fz = model.featurizer_
     ix = model.index_
     rows = np.arange(0, ix.n, 7)
-    from matcher.pair_features import Batch
+    from matcher.sources import Batch
 
     batch = Batch(fz, fz.sources(rows))
     foreign, domestic = near_foreign(batch).toarray(), near_domestic(batch).toarray()  # in this order, then again
