@@ -14,7 +14,7 @@ from sklearn.base import clone
 from matcher.baselines import RandomRanker
 from matcher.evaluate import evaluate_split
 from matcher.likelihood import PartnershipLikelihood
-from matcher.pair_features import STAGE1, STAGE1_FEATURES, STAGE2_FEATURES
+from matcher.pair_features import STAGE1, STAGE1_FEATURES, STAGE2_FEATURES, Pairs
 from matcher.ranker import TwinningRanker
 
 COUNTRIES = ["DE", "FR", "PL", "UA", "JP", "US"]
@@ -323,3 +323,25 @@ def test_artifact_saved_before_the_new_parameters_still_scores(model: Partnershi
     assert old.get_params()["country_pair_folds"] == 0.0 == old.get_params()["place_folds"]
     assert old.get_params()["size_candidates"] == 0 == old.get_params()["blend_sources"]
     pickle.loads(pickle.dumps(old))
+
+
+def test_the_stage1_matrix_and_the_stage2_frame_of_the_same_sources_share_one_batch(
+    model: PartnershipLikelihood,
+) -> None:
+    from matcher.sources import Batch
+
+    fz = model.featurizer_
+    src = fz.sources(np.flatnonzero(fz.stats.degree >= 1)[:8])
+    s = fz.stage1_matrix(src, model.stage1_weights_, model.stage1_intercept_)
+    shared = fz.batch(src)
+    assert fz.batch(src) is shared and "common" in shared.__dict__  # the stage-1 matrix filled this very Batch
+    top, ts, rank = model._shortlist(fz, src, s)
+    qi = np.repeat(np.arange(src.m), top.shape[1])
+    reused = fz.stage2_frame(src, qi, top.ravel(), ts.ravel(), rank.ravel())
+    assert fz.batch(src) is shared
+    # the same features as from a Batch of its own (nothing that the stage-1 matrix did changed the shared one)
+    fresh = Pairs(Batch(fz, src), qi, top.ravel(), ts.ravel(), rank.ravel())
+    for f in STAGE1:
+        np.testing.assert_allclose(reused[f.name].to_numpy(), f.pair(fresh), rtol=1e-12, err_msg=f.name)
+    other = fz.sources(src.rows[:2])
+    assert fz.batch(other) is not shared and fz.batch(other).src is other
