@@ -133,11 +133,19 @@ def _clear(conn: Connection) -> None:
 
 def _commit(conn: Connection) -> None:
     if conn.info.pop(_MARK, False):
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        dbapi_conn = conn.connection.dbapi_connection
+        errors: type[Exception] = conn.dialect.dbapi.Error  # type: ignore[union-attr]
         try:
-            cursor.execute(BUMP_SQL)
-        finally:
-            cursor.close()
+            cursor = dbapi_conn.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(BUMP_SQL)
+            finally:
+                cursor.close()
+        except errors as e:
+            # SQLAlchemy calls this listener outside its own error handling: the driver's error (the database went
+            # away just before the COMMIT) is wrapped here as a statement's would be, so it answers 503, not 500
+            gone = conn.dialect.is_disconnect(e, dbapi_conn, None)  # type: ignore[arg-type]
+            raise DBAPIError.instance(BUMP_SQL, None, e, errors, connection_invalidated=gone) from e
 
 
 def install(engine: Engine) -> None:

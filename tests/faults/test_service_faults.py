@@ -167,3 +167,47 @@ def test_redis_outage_answers_503_and_serve_starts_anyway(
     assert not thread.is_alive() and "Redis is back" in said[-1]
     with Session(db_engine) as session:
         assert [j.kind for j in crud.recent_jobs(session, limit=5)] == ["train"]
+
+
+def test_a_connection_lost_just_before_the_commit_answers_503_and_stores_nothing(
+    db_engine: Any, tmp_path: Any, database_url: str
+) -> None:
+    """The database drops the connection after the write and before its ``COMMIT``, where the data version is bumped
+    through the driver (found by ``twinning bench load --fault db``: that error reached Flask unwrapped, a 500).
+    The backend is really terminated, from another connection, at that moment."""
+    import psycopg
+    from sqlalchemy import event, text
+
+    from api.data import version
+
+    app = make_test_app(database_url, tmp_path)
+    client = app.test_client()
+    h = bearer(app, "admin")
+    engine = app.extensions["twinning"].engine
+    with engine.connect() as conn:
+        before = conn.execute(text("SELECT population FROM city WHERE id = :id"), {"id": SUZHOU}).scalar_one()
+    admin = make_url(database_url)
+    killed: list[int] = []
+
+    def terminate(conn: Any) -> None:  # runs before the data version's listener: the bump meets a dead connection
+        if killed or not conn.info.get(version._MARK):  # once, and only a commit that bumps the version
+            return
+        pid = conn.connection.dbapi_connection.info.backend_pid
+        with psycopg.connect(
+            host=admin.host, port=admin.port, user=admin.username, dbname=admin.database, autocommit=True
+        ) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        killed.append(pid)
+
+    event.remove(engine, "commit", version._commit)  # the data version's listener goes back in after this one
+    event.listen(engine, "commit", terminate)
+    event.listen(engine, "commit", version._commit)
+    try:
+        r = client.patch(f"/api/v1/cities/{SUZHOU}", json={"population": before + 1}, headers=h)
+    finally:
+        event.remove(engine, "commit", terminate)
+    assert killed, "the request committed nothing"
+    assert_503(r, "database")
+    with engine.connect() as conn:  # the write did not commit
+        assert conn.execute(text("SELECT population FROM city WHERE id = :id"), {"id": SUZHOU}).scalar_one() == before
+    assert client.patch(f"/api/v1/cities/{SUZHOU}", json={"population": before}, headers=h).status_code == 200
