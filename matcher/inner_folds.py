@@ -3,14 +3,18 @@ edges are the held-out positives; the (fold, source) queries that build the trai
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import NamedTuple
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from .pair_features import Featurizer
 from .sources import Sources
+
+T = TypeVar("T")
 
 
 class InnerFold(NamedTuple):
@@ -55,3 +59,46 @@ def inner_batches(
             rows = sources[start : start + batch_size]
             yield fold, rows, fold.fz.sources(rows)
         fold.fz.release()  # this fold's cached tables are not needed again
+
+
+def available_threads(n_jobs: int | None) -> int:
+    """Threads for ``n_jobs`` as scikit-learn reads it: ``None`` one, ``-1`` one per CPU this process may use,
+    ``-2`` all but one, and so on."""
+    if n_jobs is None:
+        return 1
+    if n_jobs > 0:
+        return int(n_jobs)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cpus + 1 + int(n_jobs))
+
+
+def map_folds(
+    fn: Callable[[InnerFold, np.ndarray, Sources, np.random.Generator], T],
+    folds: list[InnerFold],
+    batch_size: int,
+    rng: np.random.Generator,
+    keep: list[np.ndarray] | None = None,
+    threads: int = 1,
+) -> Iterator[T]:
+    """``fn(fold, rows, sources, fold_rng)`` over the batches of :func:`inner_batches`, in that order.
+
+    The folds are spread over ``threads`` threads, each fold's batches in order in one thread, so that no
+    featurizer's caches are shared between threads (NumPy, SciPy and the k-d tree release the GIL in their loops).
+    Each fold draws from its own generator, spawned from ``rng``: the results are the same whatever ``threads``.
+    """
+    keep = keep if keep is not None else [f.sources for f in folds]
+    rngs = rng.spawn(len(folds))
+
+    def one(i: int) -> list[T]:
+        return [
+            fn(fold, rows, src, rngs[i])
+            for fold, rows, src in inner_batches(folds[i : i + 1], batch_size, keep[i : i + 1])
+        ]
+
+    if threads <= 1 or len(folds) <= 1:
+        for i in range(len(folds)):
+            yield from one(i)
+        return
+    with ThreadPoolExecutor(max_workers=min(threads, len(folds)), thread_name_prefix="twinning-fold") as pool:
+        for results in pool.map(one, range(len(folds))):
+            yield from results

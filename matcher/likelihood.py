@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import joblib
 import numpy as np
@@ -40,13 +40,15 @@ from sklearn.preprocessing import StandardScaler
 
 from .graph import CityIndex, adjacency, pair_positions
 from .graph_stats import CountryMeta, GraphStats
-from .inner_folds import InnerFold, inner_batches, sample_queries
+from .inner_folds import InnerFold, available_threads, map_folds, sample_queries
 from .pair_features import STAGE1_FEATURES, STAGE2_FEATURES, Featurizer
 from .rank import top_k_rows
 from .shortlist import graph_quota, masked_take, size_quota, top_columns
 from .size_prior import BLEND_COLUMNS, BlendFit, SizePrior, size_weight
 from .sources import Sources
 from .transfer_features import grouped_fold_assignment, lookup_pairs
+
+T = TypeVar("T")
 
 ARTIFACT_FORMAT = 3  # bumped when a saved model of an older layout can no longer be loaded
 
@@ -59,6 +61,9 @@ class PartnershipLikelihood(BaseEstimator):
         inner_folds: number of edge folds used to build leakage-free training
             examples (features from the other folds, labels from the held-out one).
         stage1_negatives: uniformly sampled negatives per source for stage 1.
+        stage1_sources: at most this many (inner fold, source) queries, drawn uniformly, build the stage-1
+            training set (``None``: all of them, about 27,000 on the towns network; a logistic regression of 29
+            features needs far fewer, and each query costs its sparse features over every city).
         cold_candidates: extra shortlist slots reserved for the best-scored
             cities with at most ``cold_max_degree`` TRAIN partners.
         cold_max_degree: see ``cold_candidates``.
@@ -90,6 +95,8 @@ class PartnershipLikelihood(BaseEstimator):
         l2_regularization: ``HistGradientBoostingClassifier`` settings.
         batch_size: sources scored together (memory ~ batch_size x n_cities x 8 B x few).
         random_state: seeds the inner folds, the negative sampling and the booster.
+        n_jobs: threads that build the training examples, one inner fold each (scikit-learn's reading: ``None``
+            one, ``-1`` one per CPU); the fitted model is the same whatever their number.
 
     Fitted attributes end with ``_``: ``geonameids_`` is the gazetteer order of the columns returned by
     :meth:`score_sources`; ``stage1_pipeline_`` the fitted scaler + logistic regression;
@@ -102,13 +109,14 @@ class PartnershipLikelihood(BaseEstimator):
         self,
         n_candidates: int = 300,
         inner_folds: int = 10,
-        stage1_negatives: int = 40,
+        stage1_negatives: int = 20,
+        stage1_sources: int | None = 10000,
         cold_candidates: int = 100,
         cold_max_degree: int = 1,
         graph_candidates: int = 100,
         size_candidates: int = 50,
         blend_sources: int = 400,
-        neg_per_source: int = 60,
+        neg_per_source: int = 30,
         stage2_sources: int | None = 8000,
         country_pair_folds: float = 0.25,
         place_folds: float = 0.1,
@@ -119,10 +127,12 @@ class PartnershipLikelihood(BaseEstimator):
         l2_regularization: float = 1.0,
         batch_size: int = 128,
         random_state: int = 0,
+        n_jobs: int | None = -1,
     ) -> None:
         self.n_candidates = n_candidates
         self.inner_folds = inner_folds
         self.stage1_negatives = stage1_negatives
+        self.stage1_sources = stage1_sources
         self.cold_candidates = cold_candidates
         self.cold_max_degree = cold_max_degree
         self.graph_candidates = graph_candidates
@@ -139,6 +149,7 @@ class PartnershipLikelihood(BaseEstimator):
         self.l2_regularization = l2_regularization
         self.batch_size = batch_size
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ fit
     def fit(self, cities: pd.DataFrame, pairs: pd.DataFrame) -> PartnershipLikelihood:
@@ -176,23 +187,34 @@ class PartnershipLikelihood(BaseEstimator):
             folds.append(InnerFold(fz, adjacency(self.index_.n, held_edges), np.unique(held_edges.ravel())))
         return folds
 
-    def _batches(
-        self, folds: list[InnerFold], keep: list[np.ndarray] | None = None
-    ) -> Iterator[tuple[InnerFold, np.ndarray, Sources]]:
-        return inner_batches(folds, self.batch_size, keep)
+    def _map(
+        self,
+        fn: Callable[[InnerFold, np.ndarray, Sources, np.random.Generator], T],
+        folds: list[InnerFold],
+        rng: np.random.Generator,
+        keep: list[np.ndarray] | None = None,
+    ) -> Iterator[T]:
+        """``fn`` over the batches of the folds, the folds spread over ``n_jobs`` threads (:func:`map_folds`)."""
+        return map_folds(fn, folds, self.batch_size, rng, keep, available_threads(self.n_jobs))
 
     def _stage1_examples(self, folds: list[InnerFold], rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
-        """Stage 1 training set: held-out edges (positives) and uniformly drawn cities (negatives)."""
-        xs, ys = [], []
+        """Stage 1 training set: held-out edges (positives) and uniformly drawn cities (negatives), for at most
+        ``stage1_sources`` (fold, source) queries."""
         r, n = int(self.stage1_negatives), self.index_.n
-        for fold, rows, src in self._batches(folds):
+
+        def batch(
+            fold: InnerFold, rows: np.ndarray, src: Sources, g: np.random.Generator
+        ) -> tuple[pd.DataFrame, np.ndarray]:
             hb = fold.held[rows]
             pq = np.repeat(np.arange(len(rows)), np.diff(hb.indptr))
             nq = np.repeat(np.arange(len(rows)), r)
-            nc = rng.integers(0, n, len(nq))
+            nc = g.integers(0, n, len(nq))
             keep = nc != rows[nq]
-            xs.append(fold.fz.stage1_frame(src, np.concatenate([pq, nq[keep]]), np.concatenate([hb.indices, nc[keep]])))
-            ys.append(np.concatenate([np.ones(len(pq)), np.zeros(int(keep.sum()))]))
+            x = fold.fz.stage1_frame(src, np.concatenate([pq, nq[keep]]), np.concatenate([hb.indices, nc[keep]]))
+            return x, np.concatenate([np.ones(len(pq)), np.zeros(int(keep.sum()))])
+
+        queries = sample_queries(folds, rng, self.stage1_sources)
+        xs, ys = zip(*self._map(batch, folds, rng, queries), strict=True)
         return pd.concat(xs, ignore_index=True), np.concatenate(ys)
 
     def _fit_stage1(self, x1: pd.DataFrame, y1: np.ndarray) -> None:
@@ -217,21 +239,21 @@ class PartnershipLikelihood(BaseEstimator):
         self.keep_rate_ = min(
             1.0, self.neg_per_source / max(k + self.graph_candidates + self.cold_candidates + self.size_candidates, 1)
         )
-        xs, ys = [], []
-        n_pos = n_hit = 0
-        self.n_stage2_queries_ = 0
-        for fold, rows, src in self._batches(folds, queries):
-            self.n_stage2_queries_ += len(rows)
+
+        def batch(
+            fold: InnerFold, rows: np.ndarray, src: Sources, g: np.random.Generator
+        ) -> tuple[pd.DataFrame, np.ndarray, int, int]:
             top, s1, rank = self._shortlist(fold.fz, src)
             qi = np.repeat(np.arange(len(rows)), top.shape[1])
             cand = top.ravel()
             y = lookup_pairs(fold.held[rows], qi, cand) > 0
-            n_pos += fold.held[rows].nnz
-            n_hit += int(y.sum())
-            sel = y | (rng.random(len(y)) < self.keep_rate_)
-            xs.append(fold.fz.stage2_frame(src, qi[sel], cand[sel], s1.ravel()[sel], rank.ravel()[sel]))
-            ys.append(y[sel].astype(int))
-        self.stage1_recall_ = n_hit / max(n_pos, 1)
+            sel = y | (g.random(len(y)) < self.keep_rate_)
+            x = fold.fz.stage2_frame(src, qi[sel], cand[sel], s1.ravel()[sel], rank.ravel()[sel])
+            return x, y[sel].astype(int), int(y.sum()), int(fold.held[rows].nnz)
+
+        xs, ys, hits, positives = zip(*self._map(batch, folds, rng, queries), strict=True)
+        self.n_stage2_queries_ = int(sum(len(q) for q in queries))
+        self.stage1_recall_ = sum(hits) / max(sum(positives), 1)
         return pd.concat(xs, ignore_index=True), np.concatenate(ys)
 
     def _fit_size_prior(
@@ -246,17 +268,28 @@ class PartnershipLikelihood(BaseEstimator):
         weight = size_weight(self.index_.population)
         keep = sample_queries(folds, rng, self.blend_sources, stage2_queries, weight)
         n = self.index_.n
-        for f, rows, src in self._batches(folds, keep):
+
+        def batch(f: InnerFold, rows: np.ndarray, src: Sources, g: np.random.Generator) -> tuple[Any, ...]:
             s = f.fz.stage1_matrix(src, self.stage1_weights_, self.stage1_intercept_)
             top, ts, rank = self._shortlist(f.fz, src, s)
             p, out = self._unblended(src, s, top, ts, rank, f.fz)
             held = f.held[rows].tocoo()
-            ex_rows, ex_cols = _excluded_cells(src)
-            columns = np.arange(n) if n <= BLEND_COLUMNS else np.sort(rng.choice(n, BLEND_COLUMNS, replace=False))
+            columns = np.arange(n) if n <= BLEND_COLUMNS else np.sort(g.choice(n, BLEND_COLUMNS, replace=False))
             positives = (held.row, held.col, 1.0 / weight[rows[held.row]])
-            fit.add(
-                f.fz.stats, src.country, src.population, p.sum(axis=1), out, top, positives, (ex_rows, ex_cols), columns
+            return (
+                f.fz.stats,
+                src.country,
+                src.population,
+                p.sum(axis=1),
+                out,
+                top,
+                positives,
+                _excluded_cells(src),
+                columns,
             )
+
+        for args in self._map(batch, folds, rng, keep):  # added in order: the same sums whatever the threads
+            fit.add(*args)
         self.blend_mrr_ = fit.mrr()
         return fit.best()
 

@@ -345,3 +345,14 @@ def test_the_stage1_matrix_and_the_stage2_frame_of_the_same_sources_share_one_ba
         np.testing.assert_allclose(reused[f.name].to_numpy(), f.pair(fresh), rtol=1e-12, err_msg=f.name)
     other = fz.sources(src.rows[:2])
     assert fz.batch(other) is not shared and fz.batch(other).src is other
+
+
+def test_the_fitted_model_is_the_same_whatever_the_number_of_threads(data) -> None:  # type: ignore[no-untyped-def]
+    cities, train, _ = data
+    params = {**SMALL, "max_iter": 10, "random_state": 3}
+    one = PartnershipLikelihood(**params, n_jobs=1).fit(cities, train)
+    two = PartnershipLikelihood(**params, n_jobs=2).fit(cities, train)
+    assert one.stage1_weights_ == two.stage1_weights_
+    assert one.n_training_rows_ == two.n_training_rows_ and one.stage1_recall_ == two.stage1_recall_
+    ids = [int(g) for g in one.geonameids_[:5]]
+    np.testing.assert_array_equal(one.score_sources(ids), two.score_sources(ids))
