@@ -42,8 +42,7 @@ from .graph import CityIndex, adjacency, pair_positions
 from .graph_stats import CountryMeta, GraphStats
 from .inner_folds import InnerFold, available_threads, map_folds, sample_queries
 from .pair_features import STAGE1_FEATURES, STAGE2_FEATURES, Featurizer
-from .rank import top_k_rows
-from .shortlist import graph_quota, masked_take, size_quota, top_columns
+from .shortlist import Quotas, excluded_cells, shortlist
 from .size_prior import BLEND_COLUMNS, BlendFit, SizePrior, size_weight
 from .sources import Sources
 from .transfer_features import grouped_fold_assignment, lookup_pairs
@@ -284,7 +283,7 @@ class PartnershipLikelihood(BaseEstimator):
                 out,
                 top,
                 positives,
-                _excluded_cells(src),
+                excluded_cells(src),
                 columns,
             )
 
@@ -341,55 +340,12 @@ class PartnershipLikelihood(BaseEstimator):
     def _shortlist(
         self, fz: Featurizer, src: Sources, s: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Stage-1 shortlist per source (self and partners excluded), from the stage-1 scores ``s`` of every city.
-
-        The ``n_candidates`` best cities by stage-1 score, plus the ``cold_candidates`` best cities among those
-        with at most ``cold_max_degree`` partners: the linear score is dominated by candidate degree, so without
-        this reserved quota rarely-twinned partners would never reach the re-ranker.
-
-        Returns ``(top, score, rank)``, each ``(m, n_candidates + cold_candidates)``, sorted by stage-1 score;
-        ``rank`` is the 0-based position in that order.
-        """
+        """Stage-1 shortlist per source (self and partners excluded; :func:`matcher.shortlist.shortlist`), from the
+        stage-1 scores ``s`` of every city (computed when not given): ``(top, score, rank)``."""
         if s is None:
             s = fz.stage1_matrix(src, self.stage1_weights_, self.stage1_intercept_)
-        ex_rows, ex_cols = _excluded_cells(src)
-        k0 = self._shortlist_size()
-        g = int(max(0, min(self.graph_candidates, s.shape[1] - k0 - 1)))
-        k = k0 + g  # the graph quota's filler: the next g cities by stage-1 score
-        cold = self.cold_candidates
-        low = fz.stats.degree <= self.cold_max_degree
-        if cold > 0:
-            cold = min(cold, int(low.sum()) - k - 1)
-        if cold > 0:
-            # the best k overall are among the best k of the well-linked and the best k + cold of the others; the
-            # cold quota is the best `cold` of the others that did not make the top k (one partial selection each)
-            lo_cols, hi_cols = fz.column_split(self.cold_max_degree)
-            cand = np.concatenate(
-                [
-                    top_columns(s, hi_cols, k, ex_rows, ex_cols),
-                    top_columns(s, lo_cols, k + cold, ex_rows, ex_cols, other=hi_cols),
-                ],
-                axis=1,
-            )
-            cs = masked_take(s, cand, ex_rows, ex_cols)
-            order = np.argsort(-cs, axis=1, kind="stable")
-            cand = np.take_along_axis(cand, order, axis=1)
-            pos = np.broadcast_to(np.arange(cand.shape[1]), cand.shape)
-            key = np.where(low[cand] & (pos >= k), pos, cand.shape[1] + pos)
-            pick = np.argsort(key, axis=1, kind="stable")[:, :cold]
-            top = np.concatenate([cand[:, :k], np.take_along_axis(cand, pick, axis=1)], axis=1)
-        else:
-            top = top_k_rows(s, k, skip_cells=(ex_rows, ex_cols))
-        if g > 0:
-            top = graph_quota(fz, src, s, top, k0, g, ex_rows * s.shape[1] + ex_cols)
-        if self.size_candidates > 0:
-            top = size_quota(fz, src, top, int(self.size_candidates), ex_rows * s.shape[1] + ex_cols)
-        ts = np.take_along_axis(s, top, axis=1).astype(np.float64)
-        order = np.argsort(-ts, axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        ts = np.take_along_axis(ts, order, axis=1)
-        rank = np.broadcast_to(np.arange(top.shape[1], dtype=float), top.shape)
-        return top, ts, np.array(rank)
+        quotas = Quotas(self._shortlist_size(), self.graph_candidates, self.cold_candidates, self.cold_max_degree)
+        return shortlist(fz, src, s, excluded_cells(src), quotas, int(self.size_candidates))
 
     def _booster_p(self, fz: Featurizer, src: Sources, top: np.ndarray, ts: np.ndarray, rank: np.ndarray) -> np.ndarray:
         """``(m, k)`` odds-corrected re-ranker probabilities of the shortlist ``top``."""
@@ -501,16 +457,6 @@ class PartnershipLikelihood(BaseEstimator):
         if not isinstance(model, cls):
             raise TypeError(f"{path} does not contain a {cls.__name__}")
         return model
-
-
-def _excluded_cells(src: Sources) -> tuple[np.ndarray, np.ndarray]:
-    """The (row, column) cells no source may be offered: itself (a gazetteer row) and its partners."""
-    coo = src.adj.tocoo()
-    real = np.flatnonzero(src.rows >= 0)
-    return (
-        np.concatenate([coo.row, real]).astype(np.int64),
-        np.concatenate([coo.col, src.rows[real]]).astype(np.int64),
-    )
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""The shortlist's quotas: slots that stage 1's order alone would not fill (see
-:meth:`matcher.likelihood.PartnershipLikelihood._shortlist`).
+"""The stage-1 shortlist that stage 2 re-ranks (:func:`shortlist`), and its quotas: slots that stage 1's order
+alone would not fill.
 
 * :func:`top_columns` / :func:`masked_take`: the best columns of a score matrix among some columns, with cells
   excluded (the cold quota: rarely-twinned cities);
@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -16,6 +18,80 @@ from .pair_features import Featurizer
 from .rank import top_k_rows
 from .sources import Sources
 from .transfer_features import size_prior_order
+
+
+class Quotas(NamedTuple):
+    """The shortlist's parts: the ``k`` best cities by stage-1 score, ``graph`` slots for the best by shared
+    partners, ``cold`` slots for the best cities with at most ``cold_max_degree`` partners."""
+
+    k: int
+    graph: int
+    cold: int
+    cold_max_degree: int
+
+
+def shortlist(
+    fz: Featurizer, src: Sources, s: np.ndarray, excluded: tuple[np.ndarray, np.ndarray], q: Quotas, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stage-1 shortlist per source from the stage-1 scores ``s`` of every city, the ``excluded`` (row, column)
+    cells left out (:func:`excluded_cells`).
+
+    The ``q.k`` best cities by stage-1 score, the graph quota (:func:`graph_quota`), plus the ``q.cold`` best
+    cities among those with at most ``q.cold_max_degree`` partners: the linear score is dominated by candidate
+    degree, so without this reserved quota rarely-twinned partners would never reach the re-ranker; then ``size``
+    slots of the size prior (:func:`size_quota`).
+
+    Returns ``(top, score, rank)``, each ``(m, shortlist length)``, sorted by stage-1 score; ``rank`` is the 0-based
+    position in that order.
+    """
+    ex_rows, ex_cols = excluded
+    k0 = q.k
+    g = int(max(0, min(q.graph, s.shape[1] - k0 - 1)))
+    k = k0 + g  # the graph quota's filler: the next g cities by stage-1 score
+    cold = q.cold
+    low = fz.stats.degree <= q.cold_max_degree
+    if cold > 0:
+        cold = min(cold, int(low.sum()) - k - 1)
+    if cold > 0:
+        # the best k overall are among the best k of the well-linked and the best k + cold of the others; the
+        # cold quota is the best `cold` of the others that did not make the top k (one partial selection each)
+        lo_cols, hi_cols = fz.column_split(q.cold_max_degree)
+        cand = np.concatenate(
+            [
+                top_columns(s, hi_cols, k, ex_rows, ex_cols),
+                top_columns(s, lo_cols, k + cold, ex_rows, ex_cols, other=hi_cols),
+            ],
+            axis=1,
+        )
+        cs = masked_take(s, cand, ex_rows, ex_cols)
+        order = np.argsort(-cs, axis=1, kind="stable")
+        cand = np.take_along_axis(cand, order, axis=1)
+        pos = np.broadcast_to(np.arange(cand.shape[1]), cand.shape)
+        key = np.where(low[cand] & (pos >= k), pos, cand.shape[1] + pos)
+        pick = np.argsort(key, axis=1, kind="stable")[:, :cold]
+        top = np.concatenate([cand[:, :k], np.take_along_axis(cand, pick, axis=1)], axis=1)
+    else:
+        top = top_k_rows(s, k, skip_cells=(ex_rows, ex_cols))
+    if g > 0:
+        top = graph_quota(fz, src, s, top, k0, g, ex_rows * s.shape[1] + ex_cols)
+    if size > 0:
+        top = size_quota(fz, src, top, size, ex_rows * s.shape[1] + ex_cols)
+    ts = np.take_along_axis(s, top, axis=1).astype(np.float64)
+    order = np.argsort(-ts, axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    ts = np.take_along_axis(ts, order, axis=1)
+    rank = np.broadcast_to(np.arange(top.shape[1], dtype=float), top.shape)
+    return top, ts, np.array(rank)
+
+
+def excluded_cells(src: Sources) -> tuple[np.ndarray, np.ndarray]:
+    """The (row, column) cells no source may be offered: itself (a gazetteer row) and its partners."""
+    coo = src.adj.tocoo()
+    real = np.flatnonzero(src.rows >= 0)
+    return (
+        np.concatenate([coo.row, real]).astype(np.int64),
+        np.concatenate([coo.col, src.rows[real]]).astype(np.int64),
+    )
 
 
 def size_quota(fz: Featurizer, src: Sources, top: np.ndarray, q: int, ex_keys: np.ndarray) -> np.ndarray:
