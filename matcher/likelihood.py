@@ -441,6 +441,8 @@ class PartnershipLikelihood(BaseEstimator):
         state.setdefault("stage2_sources", None)
         state.setdefault("country_pair_folds", 0.0)
         state.setdefault("place_folds", 0.0)
+        state.setdefault("stage1_sources", None)
+        state.setdefault("n_jobs", None)
         self.__dict__.update(state)
         if "index_" in state and "edges_" in state:
             self.featurizer_ = self._featurizer(GraphStats.build(self.index_, self.edges_))

@@ -356,3 +356,16 @@ def test_the_fitted_model_is_the_same_whatever_the_number_of_threads(data) -> No
     assert one.n_training_rows_ == two.n_training_rows_ and one.stage1_recall_ == two.stage1_recall_
     ids = [int(g) for g in one.geonameids_[:5]]
     np.testing.assert_array_equal(one.score_sources(ids), two.score_sources(ids))
+
+
+def test_an_artifact_saved_before_the_training_threads_loads_with_the_parameters_it_was_fitted_with(
+    model: PartnershipLikelihood, tmp_path: Path
+) -> None:
+    old = copy.copy(model)
+    del old.n_jobs, old.stage1_sources  # as an artifact of the commit before them holds it
+    old.save(tmp_path / "old.joblib")
+    loaded = PartnershipLikelihood.load(tmp_path / "old.joblib")
+    params = loaded.get_params()  # scikit-learn reads every parameter (repr, clone)
+    assert params["n_jobs"] is None and params["stage1_sources"] is None
+    ids = [int(g) for g in model.geonameids_[:3]]
+    np.testing.assert_array_equal(loaded.score_sources(ids), model.score_sources(ids))
