@@ -11,7 +11,17 @@ from matcher.likelihood import PartnershipLikelihood
 from tests.conftest import make_test_app
 
 SUZHOU = 1886760
-FAST = {"max_iter": 30, "inner_folds": 2, "n_candidates": 60, "cold_candidates": 20, "stage1_negatives": 10}
+FAST = {
+    "max_iter": 30,
+    "inner_folds": 2,
+    "n_candidates": 60,
+    "cold_candidates": 20,
+    "graph_candidates": 20,
+    "size_candidates": 10,
+    "stage1_negatives": 10,
+    "stage2_sources": 1500,
+    "blend_sources": 100,
+}
 
 
 def test_train_job_saves_an_artifact_then_rescores_with_it(
