@@ -132,7 +132,8 @@ def bench_rescore(
     --through matcher (default): fits the partnership-likelihood model, then times suggest() for single places
     (p50/p99) and suggest_many() over --sources places split over --workers processes: sources/s, ms per source,
     peak memory per worker, and the extrapolated time of a full re-score; compared with suggest() called once per
-    source. No database writes.
+    source, and (with the re-ranker's trees compiled, as the service scores: TWINNING_COMPILED_TREES=1) with
+    suggest_many() scoring the trees through scikit-learn. No database writes.
 
     --through celery: the production path end to end. Seeds a throwaway PostgreSQL database (twinning_bench_rescore,
     dropped afterwards) with the level, trains the model (or takes --model), then for each --workers W starts a
@@ -161,11 +162,22 @@ def bench_rescore(
         return
     from api.cli.bench_rescore import format_table, run
     from api.cli.model import read_gazetteer
+    from api.config import Settings
     from seed.readers import partnerships_file, read_pairs
 
     cities = read_gazetteer(gazetteer)
     pairs = read_pairs(pairs_path or partnerships_file(gazetteer))
-    result = run(cities, pairs, n_cities=n_cities, sources=sources, workers=workers or (1, 2), k=k, batch=batch)
+    compiled = Settings.from_env().COMPILED_TREES  # as the service scores
+    result = run(
+        cities,
+        pairs,
+        n_cities=n_cities,
+        sources=sources,
+        workers=workers or (1, 2),
+        k=k,
+        batch=batch,
+        compile_trees=compiled,
+    )
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
 
 

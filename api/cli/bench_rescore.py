@@ -19,6 +19,7 @@ import os
 import platform
 import resource
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,7 @@ def machine() -> dict[str, Any]:
 
 
 _STATE: dict[str, Any] = {}
+COMPILED_DIR = Path("var/bench/compiled")  # the compiled re-rankers of the fits here (by a hash of the booster)
 
 
 def _worker(args: tuple[np.ndarray, int, int]) -> dict[str, float]:
@@ -96,6 +98,7 @@ def run(
     one_at_a_time: int = 100,
     seed: int = 0,
     model_params: dict[str, Any] | None = None,
+    compile_trees: bool = True,
 ) -> dict[str, Any]:
     """Fit, then time live suggestions and the batched re-score; returns a JSON-ready dict."""
     import multiprocessing as mp
@@ -126,6 +129,15 @@ def run(
         "cpu_seconds": round(time.process_time() - c0, 1),
         "peak_rss_mb": round(_rss_peak_mb()),
     }
+    compiled = None
+    if compile_trees:  # as the service scores (TWINNING_COMPILED_TREES): the re-ranker's trees in machine code
+        from api.domain.compiled_trees import compiled_predictor
+
+        t0 = time.perf_counter()
+        compiled = compiled_predictor(model.booster_, COMPILED_DIR)
+        model.use_booster_predict(compiled)
+        result["compile_seconds"] = round(time.perf_counter() - t0, 1)
+    result["compiled_trees"] = compiled is not None
     table = CityTable.build(cities, {}, CountryTable.empty())
     a = pairs["geonameid_a"].map(table.row_of_id).to_numpy()
     b = pairs["geonameid_b"].map(table.row_of_id).to_numpy()
@@ -185,11 +197,19 @@ def run(
         t0 = time.perf_counter()
         matcher.suggest_many(few, k=k, batch=batch)
         batched = (time.perf_counter() - t0) / max(len(few), 1) * 1000.0
+        sklearn_ms = None
+        if compiled is not None:  # the same batches with scikit-learn's predict_proba for the re-ranker
+            model.use_booster_predict(None)
+            t0 = time.perf_counter()
+            matcher.suggest_many(few, k=k, batch=batch)
+            sklearn_ms = round((time.perf_counter() - t0) / max(len(few), 1) * 1000.0, 2)
+            model.use_booster_predict(compiled)
     result["one_at_a_time"] = {
         "sources": len(few),
         "suggest_ms_per_source": round(single, 2),
         "suggest_many_ms_per_source": round(batched, 2),
         "speedup": round(single / max(batched, 1e-9), 2),
+        "suggest_many_sklearn_trees_ms_per_source": sklearn_ms,
     }
     result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     return result
@@ -215,4 +235,12 @@ def format_table(result: dict[str, Any]) -> str:
         f"one at a time (suggest): {one['suggest_ms_per_source']} ms/source; batched (suggest_many): "
         f"{one['suggest_many_ms_per_source']} ms/source; speed-up {one['speedup']}×"
     )
+    if one.get("suggest_many_sklearn_trees_ms_per_source") is not None:
+        lines.append(
+            f"re-ranker trees compiled (in {result.get('compile_seconds')} s): batched with scikit-learn's trees "
+            f"{one['suggest_many_sklearn_trees_ms_per_source']} ms/source, compiled "
+            f"{one['suggest_many_ms_per_source']} ms/source"
+        )
+    elif not result.get("compiled_trees"):
+        lines.append("re-ranker trees: scikit-learn (not compiled)")
     return "\n".join(lines)

@@ -60,7 +60,9 @@ def _first_start(app: Any, echo: Callable[[str], None]) -> None:
     with Session(svc.engine) as session:
         path = svc.settings.model_path()
         # No model, or one this version cannot load (an artifact of an older release): train a new one.
-        if svc.settings.TRAIN_ON_START and (not path.exists() or load_likelihood(path) is None):
+        if svc.settings.TRAIN_ON_START and (
+            not path.exists() or load_likelihood(path, svc.settings.COMPILED_TREES) is None
+        ):
             job = svc.submit(session, kind="train")
             echo(
                 f"Training the partnership-likelihood model on the real partnerships in the background (job {job.id}, "

@@ -30,18 +30,20 @@ class Built:
     fingerprint: tuple[Any, ...]
 
 
-_LOADED: dict[tuple[str, float], Any] = {}  # the last artifact loaded, by path and modification time
+_LOADED: dict[tuple[str, float, bool], Any] = {}  # the last artifact loaded, by path and modification time
 _LOAD_LOCK = threading.Lock()
 
 
-def load_likelihood(path: Path) -> Any | None:
+def load_likelihood(path: Path, compiled: bool = True) -> Any | None:
     """The saved partnership-likelihood model, or None when none has been trained yet (or it cannot be loaded).
 
-    The last artifact loaded is kept by path and modification time, so the first start's check that the model
-    loads and the matcher's first build share one load (a new artifact is written by an atomic rename, which
-    changes the time)."""
+    With ``compiled`` (``TWINNING_COMPILED_TREES``), its re-ranker scores through the trees compiled to machine
+    code (:mod:`api.domain.compiled_trees`; built once per artifact into ``compiled/`` beside it), when they can
+    be built and agree with scikit-learn. The last artifact loaded is kept by path, modification time and that
+    choice, so the first start's check that the model loads and the matcher's first build share one load (a new
+    artifact is written by an atomic rename, which changes the time)."""
     try:
-        key = (str(path.resolve()), path.stat().st_mtime)
+        key = (str(path.resolve()), path.stat().st_mtime, compiled)
     except OSError:
         return None
     from matcher.likelihood import PartnershipLikelihood
@@ -54,6 +56,10 @@ def load_likelihood(path: Path) -> Any | None:
         except Exception:  # a corrupt or incompatible artifact must not take the service down
             log.exception("could not load the likelihood model at %s; scoring without it", path)
             model = None
+        if model is not None and compiled:
+            from api.domain.compiled_trees import compiled_predictor
+
+            model.use_booster_predict(compiled_predictor(model.booster_, path.parent / "compiled"))
         _LOADED.clear()
         _LOADED[key] = model
         return model
@@ -191,7 +197,7 @@ class MatcherService:
             ],
             np.int64,
         ).reshape(-1, 2)
-        likelihood = load_likelihood(self.settings.model_path())
+        likelihood = load_likelihood(self.settings.model_path(), self.settings.COMPILED_TREES)
         weights = {"likelihood": self.settings.LIKELIHOOD_WEIGHT}
         matcher = TwinningMatcher(
             weights=weights, likelihood=likelihood, max_country_share=self.settings.MAX_COUNTRY_SHARE
