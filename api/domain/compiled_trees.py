@@ -7,17 +7,18 @@ machine's C compiler (``gcc``), thresholds quantized to integer comparisons; the
 same probabilities (float64 throughout) about 3-4x faster.
 
 :func:`compiled_predictor` builds it once per fitted re-ranker and keeps the shared library in a cache directory
-(by a hash of the pickled booster and the compiler's version; written under a temporary name and renamed, so two
-processes may build it at once). Before it is used, it must agree with scikit-learn to 1e-9 on rows made of the
-split thresholds, the floats just below and above them, the values between and beyond them, and missing values
-(:func:`probe_rows`). Without
-a compiler, without the libraries, or with any disagreement, the answer is ``None`` and scoring stays with
-scikit-learn (logged once). ``TWINNING_COMPILED_TREES=0`` turns it off.
+(by a hash of the pickled booster and the compiler's version): the Celery pool processes that start together build
+it once (a file lock; the others wait and load it), written under a temporary name and renamed into place. Before
+it is used, it must agree with scikit-learn to 1e-9 on rows made of the split thresholds, the floats just below and
+above them, the values between and beyond them, and missing values (:func:`probe_rows`). Without a compiler,
+without the libraries, or with any disagreement, the answer is ``None`` and scoring stays with scikit-learn (logged
+once). ``TWINNING_COMPILED_TREES=0`` turns it off.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import logging
@@ -51,7 +52,11 @@ def compiled_predictor(booster: Any, cache_dir: Path) -> Callable[[np.ndarray], 
         key = hashlib.sha256(pickle.dumps(booster, protocol=5)).hexdigest()[:20]
         lib = Path(cache_dir) / f"reranker-{key}-tl2cgen{tl2cgen.__version__}.so"
         if not lib.exists():
-            _build(treelite.sklearn.import_model(booster), lib)
+            lib.parent.mkdir(parents=True, exist_ok=True)
+            with open(lib.with_suffix(".lock"), "w") as held:
+                fcntl.flock(held, fcntl.LOCK_EX)  # one process builds it; the others wait, then load it
+                if not lib.exists():
+                    _build(treelite.sklearn.import_model(booster), lib)
         predict = _per_thread(str(lib), booster)
         x = probe_rows(booster)
         names = getattr(booster, "feature_names_in_", None)

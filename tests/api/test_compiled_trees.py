@@ -4,7 +4,11 @@ scikit-learn's trees, built once per booster, and scikit-learn again whenever it
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -83,6 +87,37 @@ def test_the_library_is_built_once_per_booster(model: PartnershipLikelihood, tmp
     assert compiled_predictor(model.booster_, tmp_path) is not None
     assert list(tmp_path.glob("reranker-*.so")) == libs and libs[0].stat().st_mtime_ns == built
     assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # the build's temporary directory is gone
+
+
+def test_processes_starting_together_build_it_once(model: PartnershipLikelihood, tmp_path: Path) -> None:
+    """Pool processes of a Celery worker load the model at the same moment: one builds, the others wait for the
+    lock and load what it built (new processes here: a fork of this one could inherit OpenMP's threads)."""
+    ctx = multiprocessing.get_context("spawn")
+    builds = tmp_path / "builds"
+    start = ctx.Barrier(3)  # all three ask at once
+    args = (model.booster_, tmp_path / "cache", builds, start)
+    procs = [ctx.Process(target=_load_in_child, args=args) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(180)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    assert builds.read_text() == "x"
+    assert len(list((tmp_path / "cache").glob("reranker-*.so"))) == 1
+
+
+def _load_in_child(booster: object, cache: Path, builds: Path, start: Any) -> None:
+    real = compiled_trees._build
+
+    def counted(tl_model, lib):  # type: ignore[no-untyped-def]
+        with open(builds, "a") as f:
+            f.write("x")
+        time.sleep(1.0)  # a slow build: without the lock, the others would start their own meanwhile
+        real(tl_model, lib)
+
+    compiled_trees._build = counted  # type: ignore[assignment]
+    start.wait(60)
+    sys.exit(0 if compiled_predictor(booster, cache) is not None else 1)
 
 
 def test_a_predictor_that_disagrees_is_not_used(
