@@ -36,6 +36,7 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 TOLERANCE = 1e-9
+KEEP = 3  # compiled libraries kept in the cache directory (the newest)
 LOW_BITS = np.uint64(0xFFFFFFFF)
 
 
@@ -92,6 +93,17 @@ def _build(model: Any, lib: Path) -> None:
         os.replace(part, lib)  # atomic: another process sees the whole library or none
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    _prune(lib.parent)
+
+
+def _prune(directory: Path, keep: int = KEEP) -> None:
+    """Remove all but the ``keep`` newest libraries and their locks: each trained model adds one (~300 KB). A process
+    still using an older one keeps it mapped; one that loads it later builds it again."""
+    with contextlib.suppress(OSError):  # another process may be pruning the same files
+        libs = sorted(directory.glob("reranker-*.so"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in libs[keep:]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".lock").unlink(missing_ok=True)
 
 
 def _per_thread(lib: str, booster: Any) -> Callable[[np.ndarray], np.ndarray]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import sys
 import time
 from pathlib import Path
@@ -87,6 +88,20 @@ def test_the_library_is_built_once_per_booster(model: PartnershipLikelihood, tmp
     assert compiled_predictor(model.booster_, tmp_path) is not None
     assert list(tmp_path.glob("reranker-*.so")) == libs and libs[0].stat().st_mtime_ns == built
     assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # the build's temporary directory is gone
+
+
+def test_only_the_newest_libraries_are_kept(model: PartnershipLikelihood, tmp_path: Path) -> None:
+    old = []
+    for i in range(4):  # libraries of earlier models, built an hour ago and more
+        lib = tmp_path / f"reranker-old{i}-tl2cgen1.0.0.so"
+        lib.write_bytes(b"")
+        lib.with_suffix(".lock").write_text("")
+        os.utime(lib, (time.time() - 3600 * (i + 1),) * 2)
+        old.append(lib)
+    assert compiled_predictor(model.booster_, tmp_path) is not None
+    kept = sorted(p.name for p in tmp_path.glob("reranker-*.so"))
+    assert len(kept) == compiled_trees.KEEP and old[0].name in kept and old[1].name in kept
+    assert not old[2].exists() and not old[3].exists() and not old[3].with_suffix(".lock").exists()
 
 
 def test_processes_starting_together_build_it_once(model: PartnershipLikelihood, tmp_path: Path) -> None:
