@@ -352,7 +352,7 @@ class PartnershipLikelihood(BaseEstimator):
         m, kk = top.shape
         qi = np.repeat(np.arange(m), kk)
         x = fz.stage2_frame(src, qi, top.ravel(), ts.ravel(), rank.ravel())
-        fast = self.__dict__.get("booster_predict")
+        fast = getattr(self, "_booster_predict", None)
         p = fast(x.to_numpy(np.float64)) if fast is not None else self.booster_.predict_proba(x)[:, 1]
         # undo the negative subsampling: odds_true = odds_sampled * keep_rate
         odds = p / np.maximum(1.0 - p, 1e-12) * self.keep_rate_
@@ -362,7 +362,7 @@ class PartnershipLikelihood(BaseEstimator):
         """Re-rank with ``predict`` (rows in :data:`STAGE2_FEATURES` order, float64 -> the booster's probability of
         a partnership, the same to rounding; e.g. the service's compiled trees, :mod:`api.domain.compiled_trees`)
         instead of scikit-learn's ``predict_proba``; ``None``: scikit-learn again. Not saved with the model."""
-        self.__dict__["booster_predict"] = predict
+        self._booster_predict = predict
 
     def _unblended(
         self, src: Sources, s: np.ndarray, top: np.ndarray, ts: np.ndarray, rank: np.ndarray, fz: Featurizer
@@ -432,7 +432,7 @@ class PartnershipLikelihood(BaseEstimator):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state.pop("featurizer_", None)  # large derived arrays: rebuilt on load
-        state.pop("booster_predict", None)  # a process's compiled code: set again after loading
+        state.pop("_booster_predict", None)  # a process's compiled code: set again after loading
         return state
 
     def __setstate__(self, state: dict) -> None:

@@ -170,9 +170,9 @@ def test_the_service_loads_the_model_with_compiled_trees_unless_turned_off(
     finally:
         model.use_booster_predict(None)
     plain = load_likelihood(path, compiled=False)
-    assert plain is not None and "booster_predict" not in plain.__dict__
+    assert plain is not None and getattr(plain, "_booster_predict", None) is None
     fast = load_likelihood(path, compiled=True)
-    assert fast is not None and fast.__dict__.get("booster_predict") is not None
+    assert fast is not None and getattr(fast, "_booster_predict", None) is not None
     assert list((tmp_path / "compiled").glob("reranker-*.so"))
     ids = model.geonameids_[:10].tolist()
     np.testing.assert_allclose(fast.score_sources(ids), plain.score_sources(ids), rtol=0, atol=1e-7)
