@@ -60,9 +60,7 @@ def compiled_predictor(booster: Any, cache_dir: Path) -> Callable[[np.ndarray], 
                     _build(treelite.sklearn.import_model(booster), lib)
         predict = _per_thread(str(lib), booster)
         x = probe_rows(booster)
-        names = getattr(booster, "feature_names_in_", None)
-        frame = pd.DataFrame(x, columns=names) if names is not None else x  # as fitted: no feature-name warning
-        worst = float(np.max(np.abs(predict(x) - booster.predict_proba(frame)[:, 1])))
+        worst = float(np.max(np.abs(predict(x) - sklearn_proba(booster, x))))
     except Exception:  # no compiler, a failed build or load: scikit-learn scores instead
         log.warning("could not compile the re-ranker: it is scored by scikit-learn", exc_info=True)
         return None
@@ -76,7 +74,6 @@ def compiled_predictor(booster: Any, cache_dir: Path) -> Callable[[np.ndarray], 
 def _build(model: Any, lib: Path) -> None:
     import tl2cgen
 
-    lib.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="reranker-", dir=lib.parent))
     try:
         part = work / lib.name
@@ -117,7 +114,6 @@ def _per_thread(lib: str, booster: Any) -> Callable[[np.ndarray], np.ndarray]:
     import tl2cgen
 
     local = threading.local()
-    names = getattr(booster, "feature_names_in_", None)
 
     def predict(x: np.ndarray) -> np.ndarray:
         pred = getattr(local, "predictor", None)
@@ -127,13 +123,17 @@ def _per_thread(lib: str, booster: Any) -> Callable[[np.ndarray], np.ndarray]:
         out = np.asarray(pred.predict(tl2cgen.DMatrix(rows, dtype="float64")), np.float64).reshape(len(rows))
         read_as_missing = ((rows.view(np.uint64) & LOW_BITS) == LOW_BITS).any(axis=1)
         if read_as_missing.any():
-            some = rows[read_as_missing]
-            out[read_as_missing] = booster.predict_proba(
-                pd.DataFrame(some, columns=names) if names is not None else some
-            )[:, 1]
+            out[read_as_missing] = sklearn_proba(booster, rows[read_as_missing])
         return out
 
     return predict
+
+
+def sklearn_proba(booster: Any, x: np.ndarray) -> np.ndarray:
+    """scikit-learn's probabilities of the positive class for the rows ``x``, passed with the feature names the
+    booster was fitted with (without them scikit-learn warns)."""
+    names = getattr(booster, "feature_names_in_", None)
+    return booster.predict_proba(pd.DataFrame(x, columns=names) if names is not None else x)[:, 1]
 
 
 def probe_rows(booster: Any, rows: int = 4096, seed: int = 0) -> np.ndarray:
