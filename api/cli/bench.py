@@ -163,14 +163,17 @@ def bench_rescore(
     from api.cli.bench_rescore import format_table, run
     from api.cli.model import read_gazetteer
     from api.config import Settings
+    from api.domain.training import likelihood_params
     from seed.readers import partnerships_file, read_pairs
 
     cities = read_gazetteer(gazetteer)
     pairs = read_pairs(pairs_path or partnerships_file(gazetteer))
-    compiled = Settings.from_env().COMPILED_TREES  # as the service scores
+    settings = Settings.from_env()
+    compiled = settings.COMPILED_TREES  # as the service scores
     result = run(
         cities,
         pairs,
+        model_params=likelihood_params(settings),
         n_cities=n_cities,
         sources=sources,
         workers=workers or (1, 2),

@@ -202,12 +202,13 @@ def evaluate(
     (the list an official sees: the same ranking through the country cap) and the baselines random, population,
     popularity, nearest, adamic_adar and country_affinity. Either one split (--train and --test), k-fold
     cross-validation (--folds, over --pairs), which reports mean ± std, or grouped hold-outs (--holdout
-    country-pairs and/or cold, over --pairs), where the network is thin. The model takes TWINNING_TRAIN_PARAMS,
-    like `twinning train`.
+    country-pairs and/or cold, over --pairs), where the network is thin. The model takes the parameters of
+    `twinning train`: the known country-pair totals of seed/country_pair_totals.csv and TWINNING_TRAIN_PARAMS.
     """
     from tqdm import tqdm
 
     from api.config import Settings
+    from api.domain.training import likelihood_params
     from matcher import CountryTable
     from matcher.evaluate import default_rankers, evaluate_kfold, evaluate_split, format_table
     from seed.readers import PARTNERSHIPS_FILE, partnerships_file, read_cities, read_countries
@@ -228,8 +229,8 @@ def evaluate(
         raise click.UsageError("give --cities or --gazetteer, not both")
     cities = read_gazetteer(gazetteer) if gazetteer else read_cities(cities_path)
     countries = CountryTable.from_records(read_countries().to_dict("records"))
-    # The model takes the same parameters as `twinning train` (TWINNING_TRAIN_PARAMS).
-    train_params = Settings.from_env().TRAIN_PARAMS
+    # The model takes the same parameters as `twinning train` (the known country-pair totals, TWINNING_TRAIN_PARAMS).
+    train_params = likelihood_params(Settings.from_env())
     rankers: dict[str, Any] = default_rankers(countries, random_state=seed, likelihood_params=train_params)
     if only:
         unknown = set(only) - set(rankers) - {"served"}

@@ -32,6 +32,15 @@ def training_data(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
     return cities, pairs
 
 
+def likelihood_params(settings: Settings, **params: Any) -> dict[str, Any]:
+    """The model's parameters wherever the service fits one (training, ``twinning evaluate``, the benchmarks): the
+    known country-pair totals shipped in ``seed/country_pair_totals.csv``, then ``TWINNING_TRAIN_PARAMS``, then
+    ``params``."""
+    from seed.readers import read_country_pair_totals
+
+    return {"country_pair_totals": read_country_pair_totals(), **settings.TRAIN_PARAMS, **params}
+
+
 def train(engine: Engine, settings: Settings, *, out: Path | None = None, **params: Any) -> dict[str, Any]:
     """Fit on everything the database knows and save one artifact (atomically replacing the old one)."""
     from matcher.likelihood import PartnershipLikelihood
@@ -39,7 +48,7 @@ def train(engine: Engine, settings: Settings, *, out: Path | None = None, **para
     with Session(engine) as session:
         cities, pairs = training_data(session)
     t0 = time.perf_counter()
-    model = PartnershipLikelihood(**{**settings.TRAIN_PARAMS, **params}).fit(cities, pairs)
+    model = PartnershipLikelihood(**likelihood_params(settings, **params)).fit(cities, pairs)
     seconds = time.perf_counter() - t0
     path = Path(out or settings.model_path())
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,12 @@ def test_train_job_saves_an_artifact_then_rescores_with_it(
     assert model.exists() and not model.with_suffix(".joblib.tmp").exists()
     loaded = PartnershipLikelihood.load(model)
     assert loaded.metadata_["pairs_sha256"] == meta["pairs_sha256"]
+    # the service fits with the known country-pair totals of seed/ (China-US): the model knows what the lists miss
+    assert meta["params"]["country_pair_totals"] == {"CN-US": 284}
+    gaps = loaded.known_gaps_
+    cn, us = loaded.index_.country_code("CN"), loaded.index_.country_code("US")
+    listed = loaded.featurizer_.stats.country_pairs[cn, us]
+    assert gaps is not None and gaps.gaps[cn, us] == 284.0 - listed and gaps.share[us] > 0.0
     # The follow-up re-scoring job applied the model: stored suggestions carry its version and the component.
     follow = client.get(f"/api/v1/jobs/{meta['rescore_job']}").get_json()
     assert follow["state"] == "succeeded" and follow["total"] > 5000
@@ -50,6 +56,17 @@ def test_train_job_saves_an_artifact_then_rescores_with_it(
     with db_engine.connect() as conn:
         version = conn.execute(text("SELECT model_version FROM scoreset WHERE id = :i"), {"i": follow["score_set_id"]})
         assert meta["version"] in version.scalar_one()
+
+
+def test_the_model_parameters_are_the_known_totals_then_the_settings_then_the_call(tmp_path: Path) -> None:
+    from api.config import Settings
+    from api.domain.training import likelihood_params
+
+    settings = Settings(TRAIN_PARAMS={"max_iter": 5})
+    assert likelihood_params(settings) == {"country_pair_totals": {"CN-US": 284}, "max_iter": 5}
+    assert likelihood_params(settings, max_iter=7)["max_iter"] == 7
+    off = Settings(TRAIN_PARAMS={"country_pair_totals": None})  # TWINNING_TRAIN_PARAMS can switch them off
+    assert likelihood_params(off)["country_pair_totals"] is None
 
 
 def test_train_is_admin_only_and_503_without_redis(

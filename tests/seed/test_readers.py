@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from seed.readers import read_cities, read_countries, read_pairs
+from seed.readers import read_cities, read_countries, read_country_pair_totals, read_pairs
 
 
 def test_shipped_files() -> None:
@@ -34,3 +34,21 @@ def test_read_pairs_rejects_bad_files(tmp_path: Path) -> None:
     ok = tmp_path / "ok.csv"
     ok.write_text("geonameid_b,geonameid_a,note\n2,1,x\n")
     assert read_pairs(ok).to_dict("records") == [{"geonameid_a": 1, "geonameid_b": 2}]
+
+
+def test_country_pair_totals_are_shipped_and_checked(tmp_path: Path) -> None:
+    # the one known total: China-US, as counted for the 5th China-US Sister Cities Conference (context of the data)
+    assert read_country_pair_totals() == {"CN-US": 284}
+    ok = tmp_path / "ok.csv"
+    ok.write_text("country_a,country_b,total,source\nus,CN,284,x\nFR,DE,2300,y\n")
+    assert read_country_pair_totals(ok) == {"CN-US": 284, "DE-FR": 2300}  # codes upper-cased and sorted
+    for body, problem in (
+        ("country_a,total\nCN,3\n", "lacks the column"),
+        ("country_a,country_b,total\nCN,US,many\n", "line 2"),
+        ("country_a,country_b,total\nCN,CN,3\n", "line 2"),
+        ("country_a,country_b,total\nCN,US,3\nChina,US,3\n", "line 3"),
+    ):
+        bad = tmp_path / "bad.csv"
+        bad.write_text(body)
+        with pytest.raises(ValueError, match=problem):
+            read_country_pair_totals(bad)

@@ -1,0 +1,148 @@
+"""Country pairs whose real number of partnerships is known from outside the lists, and what the lists miss there.
+
+The partnership lists are incomplete, and unevenly so: China and the United States have twinned 284 pairs of
+provinces, states and cities (as counted for the 5th China–US Sister Cities Conference), while the towns network
+lists 19 of them. A model learned from the lists cannot know this; a known total can tell it. For each known
+country pair (A, B):
+
+    gap(A, B) = max(0, total(A, B) − listed(A, B))          partnerships known to exist and not listed
+    μ_A       = Σ_B gap(A, B) / (d_A + Σ_B gap(A, B))       the share of A's partnerships the lists miss there
+    q(c | A)  = Σ_B gap(A, B) / Σ_B' gap(A, B') · pop(c)^β(A→B) / Σ_{c' in B} pop(c')^β(A→B)   for c in B
+
+(``d_A``: A's listed partnership endpoints), and a source ``a`` in A is served
+
+    score(a, c) = (1 − μ_A) · score_model(a, c) + μ_A · Σp_a · q(c | A)
+
+(``Σp_a``: the model's own probability mass over the source's shortlist, as in :mod:`matcher.size_prior`). Nothing
+here is chosen on the data's folds: μ comes from the known totals and the listed counts, and β — how strongly a
+partner in B is a big place of B — is the maximum-likelihood exponent of the listed partners, pooled from the
+pair (A→B) towards B's partners from anywhere and towards all international partners when the pair lists few (or,
+held out, none). Sources of countries without a known total are untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .graph import CityIndex
+
+BETA_GRID = np.linspace(0.0, 3.0, 61)
+SHRINK = 10.0  # listed partners that weigh as much as the broader estimate a β is pooled towards
+
+
+def known_totals(index: CityIndex, totals: Mapping[str, int] | None) -> np.ndarray | None:
+    """``(C, C)`` symmetric matrix of known country-pair totals from ``{"CN-US": 284, …}`` (ISO codes, either
+    order); pairs with a country the gazetteer lacks are skipped; ``None`` when there are none."""
+    if not totals:
+        return None
+    out = np.zeros((index.n_countries, index.n_countries))
+    for key, total in totals.items():
+        a, sep, b = str(key).upper().partition("-")
+        if not sep or a == b:
+            raise ValueError(f"country_pair_totals: {key!r} is not a pair of two countries like 'CN-US'")
+        if float(total) < 0:
+            raise ValueError(f"country_pair_totals: {key!r} has a negative total")
+        i, j = index.country_code(a), index.country_code(b)
+        if i >= 0 and j >= 0:
+            out[i, j] = out[j, i] = float(total)
+    return out if out.any() else None
+
+
+def _log_pop(index: CityIndex) -> np.ndarray:
+    return np.log(np.maximum(np.asarray(index.population, float), 1.0))
+
+
+def _log_z(index: CityIndex, lp: np.ndarray) -> np.ndarray:
+    """``(G, C)``: log Σ_{c in country} pop(c)^β for every β of :data:`BETA_GRID` and every country."""
+    top = float(lp.max()) if len(lp) else 0.0
+    out = np.empty((len(BETA_GRID), index.n_countries))
+    for g, beta in enumerate(BETA_GRID):
+        z = np.bincount(index.country, weights=np.exp(beta * (lp - top)), minlength=index.n_countries)
+        with np.errstate(divide="ignore"):
+            out[g] = np.log(z) + beta * top
+    return out
+
+
+def _mle(lp_target: np.ndarray, target_country: np.ndarray, log_z: np.ndarray) -> float:
+    """The β of :data:`BETA_GRID` that makes the listed partners most likely, each drawn from its country's places
+    with probability ∝ pop^β."""
+    ll = BETA_GRID * lp_target.sum() - log_z[:, target_country].sum(axis=1)
+    return float(BETA_GRID[int(np.argmax(ll))])
+
+
+def _pooled(n: int, own: float, broader: float) -> float:
+    return (n * own + SHRINK * broader) / (n + SHRINK)
+
+
+@dataclass
+class KnownGaps:
+    """Fitted from the TRAIN partnerships and the known totals (see the module doc); :meth:`apply` serves it."""
+
+    gaps: np.ndarray  # (C, C) known and not listed
+    beta: np.ndarray  # (C, C) size exponent of a partner in country (column) for a source in country (row)
+    share: np.ndarray  # (C,) μ of each source country (0: no known gap)
+
+    @classmethod
+    def fit(
+        cls,
+        index: CityIndex,
+        edges: np.ndarray,
+        country_pairs: np.ndarray,
+        country_degree: np.ndarray,
+        totals: Mapping[str, int] | None,
+    ) -> KnownGaps | None:
+        """``None`` without a known total that exceeds its listed count."""
+        known = known_totals(index, totals)
+        if known is None:
+            return None
+        gaps = np.where(known > 0, np.maximum(known - np.asarray(country_pairs, float), 0.0), 0.0)
+        np.fill_diagonal(gaps, 0.0)
+        if not gaps.any():
+            return None
+        lp = _log_pop(index)
+        log_z = _log_z(index, lp)
+        src = np.concatenate([edges[:, 0], edges[:, 1]]) if len(edges) else np.zeros(0, np.int64)
+        tgt = np.concatenate([edges[:, 1], edges[:, 0]]) if len(edges) else np.zeros(0, np.int64)
+        abroad = index.country[src] != index.country[tgt]
+        src, tgt = src[abroad], tgt[abroad]
+        tc, sc = index.country[tgt], index.country[src]
+        overall = _mle(lp[tgt], tc, log_z) if len(tgt) else 1.0
+        beta = np.zeros_like(gaps)
+        for a, b in zip(*np.nonzero(gaps), strict=True):
+            into_b = tc == b
+            broad = _pooled(int(into_b.sum()), _mle(lp[tgt[into_b]], tc[into_b], log_z), overall)
+            pair = into_b & (sc == a)
+            beta[a, b] = _pooled(int(pair.sum()), _mle(lp[tgt[pair]], tc[pair], log_z), broad)
+        total_gap = gaps.sum(axis=1)
+        share = total_gap / np.maximum(np.asarray(country_degree, float) + total_gap, 1.0)
+        return cls(gaps=gaps, beta=beta, share=share)
+
+    def prior(self, index: CityIndex, country: int) -> np.ndarray:
+        """``(n,)`` q(c | A) for a source in country ``country`` (sums to 1; zeros if it has no known gap)."""
+        out = np.zeros(index.n)
+        row = self.gaps[country]
+        if row.sum() <= 0:
+            return out
+        lp = _log_pop(index)
+        for b in np.flatnonzero(row):
+            places = np.flatnonzero(index.country == b)
+            w = np.exp(self.beta[country, b] * (lp[places] - lp[places].max()))
+            out[places] = row[b] / row.sum() * w / w.sum()
+        return out
+
+    def apply(self, index: CityIndex, src_country: np.ndarray, mass: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Blend the prior into the ``(m, n)`` ``scores`` of the sources (in place, clipped to [0, 1]): the rows of
+        sources in a country with a known gap; the others are untouched."""
+        for country in np.unique(src_country):
+            mu = float(self.share[country])
+            if mu <= 0.0:
+                continue
+            q = self.prior(index, int(country)).astype(np.float32)
+            for i in np.flatnonzero(src_country == country):
+                scores[i] *= np.float32(1.0 - mu)
+                scores[i] += np.float32(mu * float(mass[i])) * q
+                np.clip(scores[i], 0.0, 1.0, out=scores[i])
+        return scores
