@@ -6,18 +6,23 @@ lists 19 of them. A model learned from the lists cannot know this; a known total
 country pair (A, B):
 
     gap(A, B) = max(0, total(A, B) − listed(A, B))          partnerships known to exist and not listed
-    μ_A       = Σ_B gap(A, B) / (d_A + Σ_B gap(A, B))       the share of A's partnerships the lists miss there
+    g_a       = Σ_B gap(A, B) · pop(a) / pop(A)              the unlisted ones a place of A may hold (by its size)
+    μ_a       = g_a / (g_a + d_a + 1)                        their share of the place's partnerships
     q(c | A)  = Σ_B gap(A, B) / Σ_B' gap(A, B') · pop(c)^β(A→B) / Σ_{c' in B} pop(c')^β(A→B)   for c in B
 
-(``d_A``: A's listed partnership endpoints), and a source ``a`` in A is served
+(``pop(A)``: the population of A's gazetteer places; ``d_a``: the place's listed partners), and a source ``a`` in A
+is served
 
-    score(a, c) = (1 − μ_A) · score_model(a, c) + μ_A · Σp_a · q(c | A)
+    score(a, c) = (1 − μ_a) · score_model(a, c) + μ_a · Σp_a · q(c | A)
 
 (``Σp_a``: the model's own probability mass over the source's shortlist, as in :mod:`matcher.size_prior`). Nothing
-here is chosen on the data's folds: μ comes from the known totals and the listed counts, and β — how strongly a
-partner in B is a big place of B — is the maximum-likelihood exponent of the listed partners, pooled from the
-pair (A→B) towards B's partners from anywhere and towards all international partners when the pair lists few (or,
-held out, none). Sources of countries without a known total are untouched.
+here is chosen on the data's folds: μ comes from the known totals, the listed counts and the source's size, and β —
+how strongly a partner in B is a big place of B — is the maximum-likelihood exponent of the listed partners, pooled
+from the pair (A→B) towards B's partners from anywhere and towards all international partners when the pair lists
+few (or, held out, none). The gap's endpoints on the source's side are spread in proportion to population, not by a
+fitted exponent: the listed endpoints are big cities too, but a fitted exponent (~1.5) would give New York a third
+of all 265 missing China–US partnerships. A town of a few thousand people keeps its own list (μ ≈ 0.001), a city
+of a million gets a tenth of it. Sources of countries without a known total are untouched.
 """
 
 from __future__ import annotations
@@ -83,7 +88,7 @@ class KnownGaps:
 
     gaps: np.ndarray  # (C, C) known and not listed
     beta: np.ndarray  # (C, C) size exponent of a partner in country (column) for a source in country (row)
-    share: np.ndarray  # (C,) μ of each source country (0: no known gap)
+    per_person: np.ndarray  # (C,) Σ_B gap(A, B) / pop(A): unlisted partnerships per inhabitant of each country
 
     @classmethod
     def fit(
@@ -91,7 +96,6 @@ class KnownGaps:
         index: CityIndex,
         edges: np.ndarray,
         country_pairs: np.ndarray,
-        country_degree: np.ndarray,
         totals: Mapping[str, int] | None,
     ) -> KnownGaps | None:
         """``None`` without a known total that exceeds its listed count."""
@@ -116,9 +120,13 @@ class KnownGaps:
             broad = _pooled(int(into_b.sum()), _mle(lp[tgt[into_b]], tc[into_b], log_z), overall)
             pair = into_b & (sc == a)
             beta[a, b] = _pooled(int(pair.sum()), _mle(lp[tgt[pair]], tc[pair], log_z), broad)
-        total_gap = gaps.sum(axis=1)
-        share = total_gap / np.maximum(np.asarray(country_degree, float) + total_gap, 1.0)
-        return cls(gaps=gaps, beta=beta, share=share)
+        population = np.bincount(index.country, weights=np.asarray(index.population, float), minlength=len(gaps))
+        return cls(gaps=gaps, beta=beta, per_person=gaps.sum(axis=1) / np.maximum(population, 1.0))
+
+    def share(self, src_country: np.ndarray, src_population: np.ndarray, src_degree: np.ndarray) -> np.ndarray:
+        """μ of each source: the share of its partnerships that the known gaps add (0 without one)."""
+        g = self.per_person[np.asarray(src_country, np.int64)] * np.maximum(np.asarray(src_population, float), 0.0)
+        return g / (g + np.asarray(src_degree, float) + 1.0)
 
     def prior(self, index: CityIndex, country: int) -> np.ndarray:
         """``(n,)`` q(c | A) for a source in country ``country`` (sums to 1; zeros if it has no known gap)."""
@@ -133,16 +141,22 @@ class KnownGaps:
             out[places] = row[b] / row.sum() * w / w.sum()
         return out
 
-    def apply(self, index: CityIndex, src_country: np.ndarray, mass: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    def apply(
+        self,
+        index: CityIndex,
+        src_country: np.ndarray,
+        src_population: np.ndarray,
+        src_degree: np.ndarray,
+        mass: np.ndarray,
+        scores: np.ndarray,
+    ) -> np.ndarray:
         """Blend the prior into the ``(m, n)`` ``scores`` of the sources (in place, clipped to [0, 1]): the rows of
         sources in a country with a known gap; the others are untouched."""
-        for country in np.unique(src_country):
-            mu = float(self.share[country])
-            if mu <= 0.0:
-                continue
+        mu = self.share(src_country, src_population, src_degree)
+        for country in np.unique(src_country[mu > 0.0]):
             q = self.prior(index, int(country)).astype(np.float32)
-            for i in np.flatnonzero(src_country == country):
-                scores[i] *= np.float32(1.0 - mu)
-                scores[i] += np.float32(mu * float(mass[i])) * q
+            for i in np.flatnonzero((src_country == country) & (mu > 0.0)):
+                scores[i] *= np.float32(1.0 - mu[i])
+                scores[i] += np.float32(mu[i] * float(mass[i])) * q
                 np.clip(scores[i], 0.0, 1.0, out=scores[i])
         return scores

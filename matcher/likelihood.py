@@ -170,9 +170,7 @@ class PartnershipLikelihood(BaseEstimator):
         self.size_prior_ = self._fit_size_prior(folds, stage2_queries, rng)
         self.featurizer_ = self._featurizer(GraphStats.build(self.index_, self.edges_))  # serving: full TRAIN graph
         stats = self.featurizer_.stats
-        self.known_gaps_ = KnownGaps.fit(
-            self.index_, self.edges_, stats.country_pairs, stats.country_degree, self.country_pair_totals
-        )
+        self.known_gaps_ = KnownGaps.fit(self.index_, self.edges_, stats.country_pairs, self.country_pair_totals)
         self.metadata_ = self._metadata(started)
         return self
 
@@ -405,7 +403,8 @@ class PartnershipLikelihood(BaseEstimator):
             log_prior = self.size_prior_.log_prior(self.index_, fz.stats, countries)
             out = self.size_prior_.blend(log_prior, src.population, p.sum(axis=1), out, prior_rows=prior_rows)
         if self.known_gaps_ is not None:  # what the lists are known to miss (matcher.known_gaps)
-            out = self.known_gaps_.apply(self.index_, src.country, p.sum(axis=1), out)
+            degree = np.asarray(src.adj.sum(axis=1)).ravel()
+            out = self.known_gaps_.apply(self.index_, src.country, src.population, degree, p.sum(axis=1), out)
         return out
 
     def score_sources(self, geonameids: Sequence[int]) -> np.ndarray:

@@ -28,18 +28,26 @@ def _fit(totals: dict[str, int] | None) -> tuple[CityIndex, PartnerGraph, KnownG
     index = CityIndex.from_frame(CITIES)
     edges = pair_positions(index, PAIRS)
     stats = PartnerGraph.build(index, edges)
-    return index, stats, KnownGaps.fit(index, edges, stats.country_pairs, stats.country_degree, totals)
+    return index, stats, KnownGaps.fit(index, edges, stats.country_pairs, totals)
 
 
-def test_a_known_total_above_the_listed_count_is_a_gap_with_its_share_of_the_countrys_partnerships() -> None:
+def test_a_known_total_above_the_listed_count_is_a_gap_shared_by_the_places_by_size() -> None:
     index, stats, gaps = _fit({"US-CN": 21})  # either order of the codes
     assert gaps is not None
     cn, de, us = (index.country_code(c) for c in ("CN", "DE", "US"))
     assert gaps.gaps[cn, us] == gaps.gaps[us, cn] == 20.0  # 21 known, 1 listed
-    assert gaps.gaps[cn, de] == 0.0 and gaps.share[de] == 0.0  # no known total: untouched
-    # mu = gap / (listed endpoints + gap)
-    assert gaps.share[us] == pytest.approx(20.0 / (stats.country_degree[us] + 20.0))
-    assert gaps.share[cn] == pytest.approx(20.0 / (stats.country_degree[cn] + 20.0))
+    assert gaps.gaps[cn, de] == 0.0 and gaps.per_person[de] == 0.0  # no known total: untouched
+    us_pop = index.population[index.country == us].sum()
+    assert gaps.per_person[us] == pytest.approx(20.0 / us_pop)
+    # mu = g / (g + listed partners + 1), g = the gap's share by population
+    country = np.array([us, us, us, de])
+    population = np.array([8e6, 30e3, 8e6, 3e6])
+    degree = np.array([2.0, 0.0, 0.0, 2.0])
+    mu = gaps.share(country, population, degree)
+    g = 20.0 * 8e6 / us_pop
+    assert mu[0] == pytest.approx(g / (g + 3.0)) and mu[2] == pytest.approx(g / (g + 1.0))
+    assert 0.0 < mu[1] < mu[2] / 10  # a town gets far less of it than a big city
+    assert mu[3] == 0.0
 
 
 def test_no_gaps_without_totals_or_when_the_lists_hold_the_total() -> None:
@@ -71,10 +79,15 @@ def test_apply_moves_the_gap_countrys_big_places_up_for_its_sources_only() -> No
     scores[:, 3] = 0.2  # the model's favourite: a German city
     before = scores.copy()
     src_country = np.array([us, de])
-    out = gaps.apply(index, src_country, np.array([1.0, 1.0]), scores)
+    out = gaps.apply(index, src_country, np.array([8e6, 3e6]), np.array([1.0, 1.0]), np.array([1.0, 1.0]), scores)
     assert np.array_equal(out[1], before[1])  # a German source: untouched
     assert int(np.argmax(out[0])) == 0  # a US source: China's biggest place first
     assert out.min() >= 0.0 and out.max() <= 1.0
+    # a US town of 1,000 people: its own list
+    town = np.full((1, n), 0.01, np.float32)
+    town[0, 3] = 0.2
+    out = gaps.apply(index, np.array([us]), np.array([1e3]), np.array([1.0]), np.array([1.0]), town)
+    assert int(np.argmax(out[0])) == 3
 
 
 def test_known_totals_are_checked() -> None:
