@@ -93,9 +93,10 @@ def cold_place_split(
     return pairs[~held], pairs[held], cold
 
 
-def pool(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def pool(results: Sequence[Mapping[str, Any]], keep_ranks: bool = False) -> dict[str, Any]:
     """The concatenation of several splits' queries (results of ``evaluate_split(..., return_ranks=True)``):
-    ``hit@k`` and MRR are query-weighted means, the median rank is the median of all ranks."""
+    ``hit@k`` and MRR are query-weighted means, the median rank is the median of all ranks (kept, with
+    ``keep_ranks``, as each ranker's ``ranks``)."""
     live = [r for r in results if r["queries"] > 0]
     out: dict[str, Any] = {"queries": int(sum(r["queries"] for r in live)), "rankers": {}}
     if not live:
@@ -108,6 +109,8 @@ def pool(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         ranks = np.concatenate([np.asarray(r["rankers"][name]["ranks"]) for r in live])
         row["median_rank"] = float(np.median(ranks))
         row["queries"] = int(len(ranks))
+        if keep_ranks:
+            row["ranks"] = ranks
         for key in ("fit_seconds", "score_seconds"):
             row[key] = float(sum(r["rankers"][name][key] for r in live))
         out["rankers"][name] = row
@@ -129,9 +132,15 @@ def evaluate_country_pairs(
     *,
     on_split: Callable[[str, int, int], None] | None = None,
     on_result: Callable[[Mapping[str, Any]], None] | None = None,
+    pair_folds: int = 0,
+    seed: int = 0,
     **split_kwargs: Any,
 ) -> dict[str, Any]:
     """Leave-country-pair-out: one :func:`evaluate_split` per country pair (its pairs TEST, the rest TRAIN).
+
+    With ``pair_folds`` = K ≥ 2 the pair is only partly held out: its pairs are split into K folds (seeded by
+    ``seed``), each fold TEST in turn with the rest of the pair in TRAIN, and the pair's row pools its K splits —
+    what a model that knows the listed partnerships of a pair makes of the ones it does not list.
 
     Returns ``{"holdout": "country-pairs", "country_pairs": [{"pair": "CN-US", "train_pairs", "test_pairs",
     **split result}], "pooled": {"queries", "rankers"}, "beats": {metric: {ranker: splits where twinning is
@@ -147,7 +156,23 @@ def evaluate_country_pairs(
         if on_split is not None:
             on_split(label, i, len(todo))
         train, test = country_pair_split(cities, pairs, cp)
-        res = evaluate_split(cities, countries, train, test, return_ranks=True, **split_kwargs)
+        if pair_folds >= 2:
+            fold = np.random.default_rng(seed).permutation(len(test)) % pair_folds
+            parts = [
+                evaluate_split(
+                    cities,
+                    countries,
+                    pd.concat([train, test[fold != j]], ignore_index=True),
+                    test[fold == j],
+                    return_ranks=True,
+                    **split_kwargs,
+                )
+                for j in range(pair_folds)
+            ]
+            res = {**pool(parts, keep_ranks=True), "pair_folds": pair_folds}
+            res["skipped"] = int(sum(p["skipped"] for p in parts))
+        else:
+            res = evaluate_split(cities, countries, train, test, return_ranks=True, **split_kwargs)
         raw.append(res)
         per_pair.append(
             {"pair": label, "train_pairs": int(len(train)), "test_pairs": int(len(test)), **_strip_ranks(res)}

@@ -166,6 +166,14 @@ def read_gazetteer(level: str) -> Any:
     help="--holdout country-pairs: also hold out this pair, like US-CN (repeatable; default: US-CN).",
 )
 @click.option(
+    "--pair-folds",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 50),
+    help="--holdout country-pairs: instead of a whole pair, hold out one of K folds of its partnerships at a time "
+    "(seeded by --seed), the rest of the pair in TRAIN; the pair's row pools its K splits. 0: the whole pair.",
+)
+@click.option(
     "--cold-share",
     default=0.2,
     show_default=True,
@@ -191,6 +199,7 @@ def evaluate(
     holdouts: tuple[str, ...],
     pairs_top: int,
     country_pairs: tuple[str, ...],
+    pair_folds: int,
     cold_share: float,
     as_json: bool,
 ) -> None:
@@ -254,7 +263,9 @@ def evaluate(
     }
     if holdouts:
         pairs = _pairs(pairs_path or (partnerships_file(gazetteer) if gazetteer else PARTNERSHIPS_FILE), "--pairs")
-        result = _holdouts(cities, countries, pairs, holdouts, pairs_top, extra_pairs, cold_share, seed, bar, common)
+        result = _holdouts(
+            cities, countries, pairs, holdouts, pairs_top, extra_pairs, pair_folds, cold_share, seed, bar, common
+        )
         bar.close()
         click.echo(json.dumps(result, indent=2, default=float) if as_json else _holdout_tables(result))
         return
@@ -294,6 +305,7 @@ def _holdouts(
     holdouts: tuple[str, ...],
     pairs_top: int,
     extra_pairs: list[tuple[str, str]],
+    pair_folds: int,
     cold_share: float,
     seed: int,
     bar: Any,
@@ -320,7 +332,16 @@ def _holdouts(
             click.echo(f"{row['pair']} ({row['queries']} queries): " + "; ".join(cells), err=True)
 
         out["country-pairs"] = evaluate_country_pairs(
-            cities, countries, pairs, todo, on_split=on_split, on_result=on_result, random_state=seed, **common
+            cities,
+            countries,
+            pairs,
+            todo,
+            on_split=on_split,
+            on_result=on_result,
+            pair_folds=pair_folds,
+            seed=seed,
+            random_state=seed,
+            **common,
         )
     if "cold" in holdouts:
         bar.reset()

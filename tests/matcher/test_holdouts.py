@@ -122,6 +122,35 @@ def test_pooled_numbers_are_the_concatenated_queries() -> None:
     assert "CN-US" in format_country_pairs(res)
 
 
+def test_pair_folds_hold_out_part_of_a_pair_with_the_rest_of_it_in_train() -> None:
+    cities, pairs = _world()
+    cp = ("CN", "US")
+    rest, whole = country_pair_split(cities, pairs, cp)
+    assert len(whole) >= 6
+    fold = np.random.default_rng(7).permutation(len(whole)) % 3
+    ranks: dict[str, list[np.ndarray]] = {}
+    for j in range(3):  # the same three splits, each with two thirds of the pair in TRAIN
+        train = pd.concat([rest, whole[fold != j]], ignore_index=True)
+        assert cp in _country_pairs_of(cities, train)
+        one = evaluate_split(
+            cities, None, train, whole[fold == j], rankers=_rankers(), served_from=None, ks=(5,), return_ranks=True
+        )
+        for name, row in one["rankers"].items():
+            ranks.setdefault(name, []).append(row["ranks"])
+    res = evaluate_country_pairs(
+        cities, None, pairs, [cp], rankers=_rankers(), served_from=None, ks=(5,), pair_folds=3, seed=7
+    )
+    row = res["country_pairs"][0]
+    assert row["pair"] == "CN-US" and row["pair_folds"] == 3 and "ranks" not in row["rankers"]["popularity"]
+    for name, parts in ranks.items():
+        r = np.concatenate(parts)
+        assert row["rankers"][name]["queries"] == len(r) == res["pooled"]["rankers"][name]["queries"]
+        assert row["rankers"][name]["mrr"] == pytest.approx(np.mean(1.0 / r))
+    # popularity knows the held-out pair's other partnerships now: it differs from holding the whole pair out
+    whole_out = evaluate_country_pairs(cities, None, pairs, [cp], rankers=_rankers(), served_from=None, ks=(5,))
+    assert whole_out["country_pairs"][0]["rankers"]["popularity"]["mrr"] != row["rankers"]["popularity"]["mrr"]
+
+
 def test_cold_subsets_split_the_queries_by_the_cold_end() -> None:
     cities, pairs = _world()
     res = evaluate_cold_places(cities, None, pairs, share=0.25, seed=2, rankers=_rankers(), served_from=None)
