@@ -46,7 +46,7 @@ def test_train_job_saves_an_artifact_then_rescores_with_it(
     gaps = loaded.known_gaps_
     cn, us = loaded.index_.country_code("CN"), loaded.index_.country_code("US")
     listed = loaded.featurizer_.stats.country_pairs[cn, us]
-    assert gaps is not None and gaps.gaps[cn, us] == 284.0 - listed and gaps.share[us] > 0.0
+    assert gaps is not None and gaps.gaps[cn, us] == 284.0 - listed and gaps.per_person[us] > 0.0
     # The follow-up re-scoring job applied the model: stored suggestions carry its version and the component.
     follow = client.get(f"/api/v1/jobs/{meta['rescore_job']}").get_json()
     assert follow["state"] == "succeeded" and follow["total"] > 5000
