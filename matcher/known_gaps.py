@@ -153,10 +153,16 @@ class KnownGaps:
         """Blend the prior into the ``(m, n)`` ``scores`` of the sources (in place, clipped to [0, 1]): the rows of
         sources in a country with a known gap; the others are untouched."""
         mu = self.share(src_country, src_population, src_degree)
-        for country in np.unique(src_country[mu > 0.0]):
-            q = self.prior(index, int(country)).astype(np.float32)
+        cache: dict[int, np.ndarray] = self.__dict__.setdefault("_priors", {})  # per country; not pickled
+        for country in np.unique(src_country[mu > 0.0]).tolist():
+            if country not in cache:
+                cache[country] = self.prior(index, country).astype(np.float32)
+            q = cache[country]
             for i in np.flatnonzero((src_country == country) & (mu > 0.0)):
                 scores[i] *= np.float32(1.0 - mu[i])
                 scores[i] += np.float32(mu[i] * float(mass[i])) * q
                 np.clip(scores[i], 0.0, 1.0, out=scores[i])
         return scores
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_priors"}

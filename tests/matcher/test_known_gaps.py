@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -88,6 +90,14 @@ def test_apply_moves_the_gap_countrys_big_places_up_for_its_sources_only() -> No
     town[0, 3] = 0.2
     out = gaps.apply(index, np.array([us]), np.array([1e3]), np.array([1.0]), np.array([1.0]), town)
     assert int(np.argmax(out[0])) == 3
+    # the per-country priors are cached for the process, not saved with the model
+    assert "_priors" in gaps.__dict__
+    again = pickle.loads(pickle.dumps(gaps))
+    assert "_priors" not in again.__dict__
+    fresh = np.full((1, n), 0.01, np.float32)
+    same = np.full((1, n), 0.01, np.float32)
+    args = (index, np.array([us]), np.array([8e6]), np.array([1.0]), np.array([1.0]))
+    assert np.array_equal(gaps.apply(*args, fresh), again.apply(*args, same))
 
 
 def test_known_totals_are_checked() -> None:
