@@ -31,6 +31,15 @@ class ProfileData:
     seeking_partners: bool = True
 
 
+def parse_country_pair(text: str) -> tuple[str, str]:
+    """``"US-CN"`` → ``("CN", "US")`` (sorted ISO codes; the order of a country pair does not matter)."""
+    parts = [p.strip().upper() for p in str(text).replace("–", "-").split("-")]
+    if len(parts) != 2 or not all(len(p) == 2 and p.isalpha() for p in parts):
+        raise ValueError(f"a country pair is two ISO codes like US-CN, got {text!r}")
+    a, b = sorted(parts)
+    return a, b
+
+
 @dataclass(frozen=True)
 class CountryTable:
     """Countries by ISO code with continent and official languages (primary subtags, e.g. ``zh``, ``en``)."""

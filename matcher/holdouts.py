@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .evaluate import evaluate_split
-from .features import CountryTable
+from .features import CountryTable, parse_country_pair
 
 __all__ = [
     "cold_place_split",
@@ -36,15 +36,6 @@ __all__ = [
 ]
 
 LEARNED = ("twinning", "served")
-
-
-def parse_country_pair(text: str) -> tuple[str, str]:
-    """``"US-CN"`` → ``("CN", "US")`` (sorted ISO codes; the order of a country pair does not matter)."""
-    parts = [p.strip().upper() for p in str(text).replace("–", "-").split("-")]
-    if len(parts) != 2 or not all(len(p) == 2 and p.isalpha() for p in parts):
-        raise ValueError(f"a country pair is two ISO codes like US-CN, got {text!r}")
-    a, b = sorted(parts)
-    return a, b
 
 
 def _pair_countries(cities: pd.DataFrame, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -32,7 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .features import parse_country_pair
 from .graph import CityIndex
+from .size_prior import log_population
 
 BETA_GRID = np.linspace(0.0, 3.0, 61)
 SHRINK = 10.0  # listed partners that weigh as much as the broader estimate a β is pooled towards
@@ -45,8 +47,11 @@ def known_totals(index: CityIndex, totals: Mapping[str, int] | None) -> np.ndarr
         return None
     out = np.zeros((index.n_countries, index.n_countries))
     for key, total in totals.items():
-        a, sep, b = str(key).upper().partition("-")
-        if not sep or a == b:
+        try:
+            a, b = parse_country_pair(key)
+        except ValueError as e:
+            raise ValueError(f"country_pair_totals: {e}") from None
+        if a == b:
             raise ValueError(f"country_pair_totals: {key!r} is not a pair of two countries like 'CN-US'")
         if float(total) < 0:
             raise ValueError(f"country_pair_totals: {key!r} has a negative total")
@@ -54,10 +59,6 @@ def known_totals(index: CityIndex, totals: Mapping[str, int] | None) -> np.ndarr
         if i >= 0 and j >= 0:
             out[i, j] = out[j, i] = float(total)
     return out if out.any() else None
-
-
-def _log_pop(index: CityIndex) -> np.ndarray:
-    return np.log(np.maximum(np.asarray(index.population, float), 1.0))
 
 
 def _log_z(index: CityIndex, lp: np.ndarray) -> np.ndarray:
@@ -106,10 +107,9 @@ class KnownGaps:
         np.fill_diagonal(gaps, 0.0)
         if not gaps.any():
             return None
-        lp = _log_pop(index)
+        lp = log_population(index.population)
         log_z = _log_z(index, lp)
-        src = np.concatenate([edges[:, 0], edges[:, 1]]) if len(edges) else np.zeros(0, np.int64)
-        tgt = np.concatenate([edges[:, 1], edges[:, 0]]) if len(edges) else np.zeros(0, np.int64)
+        src, tgt = np.concatenate([edges, edges[:, ::-1]]).T  # both directions of every listed pair
         abroad = index.country[src] != index.country[tgt]
         src, tgt = src[abroad], tgt[abroad]
         tc, sc = index.country[tgt], index.country[src]
@@ -134,7 +134,7 @@ class KnownGaps:
         row = self.gaps[country]
         if row.sum() <= 0:
             return out
-        lp = _log_pop(index)
+        lp = log_population(index.population)
         for b in np.flatnonzero(row):
             places = np.flatnonzero(index.country == b)
             w = np.exp(self.beta[country, b] * (lp[places] - lp[places].max()))

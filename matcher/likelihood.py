@@ -397,14 +397,15 @@ class PartnershipLikelihood(BaseEstimator):
         s = fz.stage1_matrix(src, self.stage1_weights_, self.stage1_intercept_)
         top, ts, rank = self._shortlist(fz, src, s)
         p, out = self._unblended(src, s, top, ts, rank, fz)
+        mass = p.sum(axis=1)
         if self.size_prior_.active:
             # one prior row per source country, blended into `out` in place
             countries, prior_rows = np.unique(src.country, return_inverse=True)
             log_prior = self.size_prior_.log_prior(self.index_, fz.stats, countries)
-            out = self.size_prior_.blend(log_prior, src.population, p.sum(axis=1), out, prior_rows=prior_rows)
+            out = self.size_prior_.blend(log_prior, src.population, mass, out, prior_rows=prior_rows)
         if self.known_gaps_ is not None:  # what the lists are known to miss (matcher.known_gaps)
-            degree = np.asarray(src.adj.sum(axis=1)).ravel()
-            out = self.known_gaps_.apply(self.index_, src.country, src.population, degree, p.sum(axis=1), out)
+            degree = fz.batch(src).degree  # the stage-1 matrix's batch: computed there already
+            out = self.known_gaps_.apply(self.index_, src.country, src.population, degree, mass, out)
         return out
 
     def score_sources(self, geonameids: Sequence[int]) -> np.ndarray:

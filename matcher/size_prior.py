@@ -46,7 +46,7 @@ def missing_pairs(stats: GraphStats) -> np.ndarray:
     return out
 
 
-def _log_pop(population: np.ndarray) -> np.ndarray:
+def log_population(population: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(np.asarray(population, float), 1.0))
 
 
@@ -70,7 +70,7 @@ class SizePrior:
 
     def weight(self, population: np.ndarray) -> np.ndarray:
         """λ of each source (by its population)."""
-        z = self.t0 + self.t1 * (_log_pop(population) - LOG_POP_CENTRE)
+        z = self.t0 + self.t1 * (log_population(population) - LOG_POP_CENTRE)
         return 1.0 / (1.0 + np.exp(-z))
 
     def log_prior(self, index: CityIndex, stats: GraphStats, source_countries: np.ndarray) -> np.ndarray:
@@ -222,7 +222,7 @@ def _log_prior(
 ) -> np.ndarray:
     """``log q_s`` (float32) of each source country's row: over every place ``(m, n)``, or over the places
     ``cols`` ``(m, K)`` of each row."""
-    lp = beta * _log_pop(index.population)
+    lp = beta * log_population(index.population)
     log_z = _finite_or_inf(_log_norm(lp, index.country, log_miss))
     rows = np.asarray(source_countries, np.int64)
     if cols is None:
