@@ -6,7 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-if ! .venv/bin/python -c "import api, matcher, workers" >/dev/null 2>&1 || [ pyproject.toml -nt .venv/.installed ]; then
+# installed when the last install finished (.venv/.installed) after the last change to pyproject.toml and the
+# packages are found (found, not imported: importing them all takes seconds of the first start)
+installed() {
+  [ -f .venv/.installed ] && [ ! pyproject.toml -nt .venv/.installed ] &&
+    .venv/bin/python -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ('api', 'matcher', 'workers')))" >/dev/null 2>&1
+}
+if ! installed; then
   echo "==> installing Twinning into .venv (first run only)"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true  # an old pip still works
   if ! .venv/bin/python -m pip install -q -e . >.venv/install.log 2>&1; then

@@ -7,7 +7,7 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import Engine
@@ -16,7 +16,10 @@ from sqlmodel import Session
 from api.config import Settings
 from api.data import crud
 from api.data.models import Profile
-from matcher import CityTable, CountryTable, ProfileData, TwinningMatcher
+from matcher.features import CityTable, CountryTable, ProfileData
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matcher.model import TwinningMatcher  # imported where a matcher is built: it brings scikit-learn
 
 log = logging.getLogger(__name__)
 PROFILE_MODEL_VERSION = "profile-v1"
@@ -184,6 +187,8 @@ class MatcherService:
         return Built(matcher, matcher.table_, built.model_version, fp)
 
     def _build(self, session: Session, fp: tuple[Any, ...]) -> Built:
+        from matcher.model import TwinningMatcher  # scikit-learn: loaded with the first matcher, not with the app
+
         cities = crud.cities_frame(session)
         profiles = {p.city_id: profile_data(p) for p in crud.all_profiles(session)}
         countries = CountryTable.from_records(crud.country_records(session))
