@@ -133,7 +133,7 @@ CITY_COLUMNS = (
     "is_custom",
     "updated_at",
 )
-CITY_INDEXES = {"ix_city_name": "name", "ix_city_country": "country"}
+CITY_INDEXES = {"ix_city_name": "name", "ix_city_country": "country", "ix_city_updated_at": "updated_at"}
 CITY_UPDATE = ("name", "search_name", "country", "admin1", "latitude", "longitude", "population", "timezone")
 
 
