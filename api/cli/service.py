@@ -20,11 +20,12 @@ def serve(host: str, port: int, threads: int, no_seed: bool) -> None:
     from waitress import create_server
 
     from api.data.seeding import is_seeded, load_all, seeded_level
-    from api.domain.bootstrap import demo_accounts, first_start, schedule_demo_conference
+    from api.domain.bootstrap import build_prefix_pages, demo_accounts, first_start, schedule_demo_conference
 
     app = make_app()
     svc = app.extensions["twinning"]
     level = svc.settings.GAZETTEER
+    seeded_now = False
     if not no_seed and svc.settings.SEED_ON_START and not is_seeded(svc.engine, level):
         if is_seeded(svc.engine):
             click.echo(
@@ -34,7 +35,8 @@ def serve(host: str, port: int, threads: int, no_seed: bool) -> None:
         else:
             click.echo("First start: loading the gazetteer, real partnerships and demo profiles …")
         t0 = time.perf_counter()
-        report = load_all(svc.engine)
+        report = load_all(svc.engine, prefix_pages=False)  # stored in the background below: serving sooner
+        seeded_now = True
         click.echo(
             f"  {report.cities} cities, {report.partnerships} partnerships, {report.profiles} demo profiles "
             f"in {time.perf_counter() - t0:.1f}s"
@@ -42,6 +44,7 @@ def serve(host: str, port: int, threads: int, no_seed: bool) -> None:
     first_start(app, echo=click.echo)
     demo_accounts(app, echo=click.echo)
     schedule_demo_conference(app, echo=click.echo)
+    build_prefix_pages(svc.engine, echo=click.echo, force=seeded_now)
     logging.getLogger("waitress").setLevel(logging.WARNING)
     server = create_server(app, host=host, port=port, threads=threads, ident="twinning")  # bound from here on
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"

@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from api.data import conferences as conference_data
-from api.data import crud
+from api.data import crud, prefixes
 from api.domain import conferences
 from api.domain.queue import QueueUnavailable, ping
 from api.domain.scoring import load_likelihood
@@ -77,6 +78,33 @@ def _first_start(app: Any, echo: Callable[[str], None]) -> None:
             f"Computing suggestions for {job.total} active cities in the background (job {job.id}); until it "
             "finishes, suggestions are computed live."
         )
+
+
+def build_prefix_pages(
+    engine: Engine, echo: Callable[[str], None] = print, *, force: bool = False
+) -> threading.Thread | None:
+    """Store the city search's prefix pages (:mod:`api.data.prefixes`) in the background when they are missing, or
+    always with ``force`` (the start just seeded). ``serve`` seeds without them so that it serves sooner; until
+    they are stored, every search runs its full query: the same answers, one- and two-letter queries slower."""
+    if not force:
+        with engine.connect() as conn:
+            if not prefixes.missing(conn):
+                return None
+
+    def run() -> None:
+        t0 = time.perf_counter()
+        try:
+            with engine.begin() as conn:
+                stored = prefixes.rebuild(conn)
+        except Exception:  # an optimisation: searches stay correct without it; the next start tries again
+            log.exception("could not store the search's prefix pages")
+            return
+        log.info("city search: %d prefix pages stored in %.1fs", stored, time.perf_counter() - t0)
+
+    echo("Storing the city search's prefix pages in the background (short searches run their full query until then).")
+    thread = threading.Thread(target=run, name="prefix-pages", daemon=True)
+    thread.start()
+    return thread
 
 
 def schedule_demo_conference(app: Any, echo: Callable[[str], None] = print) -> threading.Thread | None:

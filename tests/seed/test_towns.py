@@ -19,6 +19,7 @@ from api.data import crud, prefixes
 from api.data.db import make_engine, migrate
 from api.data.seeding import load_all
 from api.data.text import fold, name_keys, script_for_languages, script_of
+from api.domain.bootstrap import build_prefix_pages
 from api.errors import NotFound
 from api.schemas import CityCreate, CityUpdate
 from seed.readers import TOWNS_PARTNERSHIPS_FILE, Gazetteer, read_gazetteer, read_pairs
@@ -198,6 +199,30 @@ def test_stored_prefix_pages_follow_city_writes(towns_copy: Engine) -> None:
         assert _both(session, "be", per_page=1)[0][0] == [made_id]
 
 
+def test_serve_stores_the_pages_a_seed_left_out(towns_copy: Engine, towns: Gazetteer) -> None:
+    """``serve`` seeds without the prefix pages (``load_all(prefix_pages=False)``) and stores them in the background
+    (``build_prefix_pages``): searches give the full query's answers meanwhile, and the stored pages are those of
+    ``twinning seed``; with pages stored, nothing is started."""
+    with towns_copy.connect() as conn:
+        seeded = dict(conn.execute(text("SELECT prefix, city_ids FROM cityprefix")).all())
+    assert len(seeded) > 10
+    load_all(towns_copy, gazetteer=towns, demo=False, prefix_pages=False)
+    with towns_copy.connect() as conn:
+        assert prefixes.missing(conn)
+    with Session(towns_copy) as session:
+        assert prefixes.lookup(session, needle="s") is None
+        fast, full = _both(session, "s", per_page=10)
+        assert fast == full and len(fast[0]) == 10
+    said: list[str] = []
+    thread = build_prefix_pages(towns_copy, echo=said.append)
+    assert thread is not None and said
+    thread.join(120)
+    with towns_copy.connect() as conn:
+        assert dict(conn.execute(text("SELECT prefix, city_ids FROM cityprefix")).all()) == seeded
+        assert not prefixes.missing(conn)
+    assert build_prefix_pages(towns_copy, echo=said.append) is None
+
+
 def test_word_prefix_matches_come_after_the_names(towns_engine: Engine) -> None:
     found = search(towns_engine, "gladbach", per_page=50)
     names = [c.name for c in found.cities]
@@ -294,7 +319,7 @@ SELECT prefix, city_id, total FROM (
 
 
 def test_prefix_pages_are_what_the_sql_reference_selects(towns_engine: Engine) -> None:
-    """The seed computes the stored pages with pandas (``prefixes.pages``); the window-function SQL it replaced
+    """The seed computes the stored pages with NumPy (``prefixes.pages``); the window-function SQL it replaced
     (``BUILD_SQL``) is the reference: the same prefixes, counts and ids in the same order."""
     with towns_engine.connect() as conn:
         computed = prefixes.pages(conn)
