@@ -65,3 +65,18 @@ def test_bench_api_json(tmp_path: Any) -> None:
         assert s["p99_ms"] >= s["p50_ms"] > 0 and s["requests_per_s"] > 0
     assert set(out["targets"]) == {"requests_per_s", "p99_vs_minimal"}
     assert out["ratios"]["p99"] > 0 and out["machine"]["cpus"] == os.cpu_count()
+
+
+def test_bench_first_start_json() -> None:
+    """Two real starts of `twinning serve` in an empty folder (cities15000, the smallest whole level): the first
+    seeds and serves, then stores the search's prefix pages in the background; the second finds the data there."""
+    r = CliRunner().invoke(main, ["bench", "first-start", "--level", "cities15000", "--timeout", "180", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    first, second = out["first"], out["second"]
+    assert out["valid"] and out["level"] == "cities15000"
+    assert first["first_start"] and not second["first_start"]
+    assert first["seed_s"] > 0 and second["seed_s"] is None
+    assert 0 < first["serving_s"] < 180 and 0 < second["serving_s"] < 180
+    assert first["prefix_pages_s"] is not None  # stored in the background after the seed
+    assert any("Twinning is running" in line for _, line in second["lines"])

@@ -276,6 +276,31 @@ def bench_search(
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
 
 
+@bench_group.command("first-start")
+@click.option(
+    "--level",
+    default="cities1000",
+    show_default=True,
+    type=click.Choice(["cities500", "cities1000", "cities5000", "cities15000"]),
+    help="Gazetteer level the start seeds (TWINNING_GAZETTEER).",
+)
+@click.option(
+    "--timeout", default=300.0, show_default=True, type=click.FloatRange(5, 3600), help="Give up on a start after."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def bench_first_start(level: str, timeout: float, as_json: bool) -> None:
+    """How soon `twinning serve` answers a city search on an empty folder (the embedded default's first start:
+    seed, then serve; target under 30 s), against a second start on the same folder (the data there). Also the
+    seed's own seconds and when the search's prefix pages, stored in the background, are there. Exits 1 when a
+    start never served."""
+    from api.cli.bench_first_start import format_table, run
+
+    result = run(level=level, timeout=timeout)
+    click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
+    if not result["valid"]:
+        raise SystemExit(1)
+
+
 @bench_group.command("api")
 @click.option("--seconds", default=20.0, show_default=True, type=click.FloatRange(1, 600), help="Load time per app.")
 @click.option("--clients", default=50, show_default=True, type=click.IntRange(1, 1000), help="Concurrent connections.")
