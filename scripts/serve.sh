@@ -6,11 +6,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-# installed when the last install finished (.venv/.installed) after the last change to pyproject.toml and the
-# packages are found (found, not imported: importing them all takes seconds of the first start)
+# installed: the last install finished (.venv/.installed) after the last change to pyproject.toml, and the package
+# and every dependency it requires are installed (looked up in the metadata, not imported: importing them all took
+# seconds of the first start)
 installed() {
-  [ -f .venv/.installed ] && [ ! pyproject.toml -nt .venv/.installed ] &&
-    .venv/bin/python -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ('api', 'matcher', 'workers')))" >/dev/null 2>&1
+  [ -f .venv/.installed ] && [ ! pyproject.toml -nt .venv/.installed ] && [ -x .venv/bin/twinning ] &&
+    .venv/bin/python - >/dev/null 2>&1 <<'PY'
+import importlib.metadata as md
+import re
+
+for requirement in md.requires("twinning") or []:
+    if "extra ==" not in requirement:
+        md.distribution(re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0])  # PackageNotFoundError: not installed
+PY
 }
 if ! installed; then
   echo "==> installing Twinning into .venv (first run only)"

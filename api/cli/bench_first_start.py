@@ -111,7 +111,7 @@ def start_once(folder: Path, level: str, timeout: float, pages_timeout: float) -
         "seed_s": seeded,
         "prefix_pages_s": None if pages_s is None else round(pages_s, 2),
         "first_start": first,
-        "lines": lines[:12],
+        "lines": lines[:40],
     }
 
 

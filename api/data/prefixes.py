@@ -24,9 +24,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, text
+from sqlalchemy import Engine, bindparam, text
 from sqlmodel import Session
 
+from api.data import version
 from api.data.text import fold
 
 MAX_LEN = 5  # prefixes of 1..MAX_LEN characters
@@ -113,12 +114,37 @@ def _populations(conn: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def rebuild(conn: Any) -> int:
     """Recompute the whole table from ``cityname`` and ``city`` on the connection ``conn`` (in its transaction);
-    returns the number of prefixes stored. ~4 s for cities1000 on SQLite.
+    returns the number of prefixes stored. ~4 s for cities1000 on SQLite. Writers of cities and names wait until
+    the transaction ends (:func:`_hold`): for the seed and the migration, which own the database. A running
+    service uses :func:`rebuild_concurrently`."""
+    _hold(conn)
+    return _store(conn, pages(conn))
 
-    The old rows are deleted first: on SQLite that write takes the database's write lock, so no other write can
-    land between the read of the names and the new rows (other writers wait, within their busy timeout)."""
+
+def rebuild_concurrently(engine: Engine) -> int:
+    """:func:`rebuild` for a running service, without holding writers back for the computation: the pages are
+    computed outside any write lock, then stored under it only if the data version shows no write since (else
+    computed again under the lock, as :func:`rebuild` does). Returns the number of prefixes stored."""
+    with engine.connect() as conn:
+        before = _version(conn)  # read before the names: a write after it changes the version
+        computed = pages(conn)
+    with engine.begin() as conn:
+        _hold(conn)
+        if before is None or _version(conn) != before:
+            computed = pages(conn)
+        return _store(conn, computed)
+
+
+def _hold(conn: Any) -> None:
+    """Make the transaction the only writer of the search's tables until it ends, then empty ``cityprefix``.
+    PostgreSQL: a SHARE lock on ``city`` and ``cityname`` (writers of either wait; a writer already under way
+    commits first, and its rows are read). SQLite: the ``DELETE`` takes the database's write lock."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("LOCK TABLE city, cityname IN SHARE MODE"))
     conn.execute(text("DELETE FROM cityprefix"))
-    rows = pages(conn)
+
+
+def _store(conn: Any, rows: dict[str, tuple[int, list[int]]]) -> int:
     if rows:
         conn.execute(
             text("INSERT INTO cityprefix (prefix, total, city_ids) VALUES (:prefix, :total, :city_ids)"),
@@ -127,11 +153,18 @@ def rebuild(conn: Any) -> int:
     return len(rows)
 
 
+def _version(conn: Any) -> int | None:
+    value = conn.execute(text(version.READ_SQL)).scalar()
+    return int(value) if value is not None else None
+
+
 def missing(conn: Any) -> bool:
-    """Whether cities have names but no page is stored (a seed that left the pages to :func:`rebuild` later)."""
+    """Whether no page is stored although enough names are there for one (a seed that left the pages to a later
+    rebuild, or a start killed before they were stored)."""
     if conn.execute(text("SELECT 1 FROM cityprefix LIMIT 1")).first() is not None:
         return False
-    return conn.execute(text("SELECT 1 FROM cityname LIMIT 1")).first() is not None
+    enough = text(f"SELECT count(*) FROM (SELECT 1 FROM cityname LIMIT {MIN_MATCHES}) AS some_names")
+    return int(conn.execute(enough).scalar_one()) >= MIN_MATCHES
 
 
 def lookup(session: Session, *, needle: str) -> tuple[int, list[int]] | None:

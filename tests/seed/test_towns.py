@@ -223,6 +223,39 @@ def test_serve_stores_the_pages_a_seed_left_out(towns_copy: Engine, towns: Gazet
     assert build_prefix_pages(towns_copy, echo=said.append) is None
 
 
+def test_a_write_during_a_concurrent_rebuild_is_not_lost(towns_copy: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``rebuild_concurrently`` computes the pages without holding writers back; a write that lands meanwhile (a
+    small town made the largest place of all, committed while the first computation runs) changes the data
+    version, so the pages are computed again under the lock and answer as the full query."""
+    with Session(towns_copy) as session:
+        small = session.execute(
+            text("SELECT id FROM city WHERE country = 'DE' AND name LIKE 'Sa%' ORDER BY population, id LIMIT 1")
+        ).scalar_one()
+    real_pages, calls, wrote = prefixes.pages, [], []
+
+    def pages_with_a_write_meanwhile(conn: Any) -> dict[str, tuple[int, list[int]]]:
+        computed = real_pages(conn)
+        if not wrote:
+            wrote.append(small)
+            with Session(towns_copy) as other:
+                crud.update_city(
+                    other, city=crud.get_city(other, city_id=small), data=CityUpdate(population=95_000_000)
+                )
+        calls.append(len(computed))
+        return computed
+
+    monkeypatch.setattr(prefixes, "pages", pages_with_a_write_meanwhile)
+    assert prefixes.rebuild_concurrently(towns_copy) > 10
+    assert len(calls) == 2  # computed again under the lock
+    with Session(towns_copy) as session:
+        for q in ("s", "sa"):
+            fast, full = _both(session, q, per_page=10)
+            assert fast == full and fast[0][0] == small, q
+    calls.clear()
+    prefixes.rebuild_concurrently(towns_copy)  # nothing written meanwhile: computed once
+    assert len(calls) == 1
+
+
 def test_word_prefix_matches_come_after_the_names(towns_engine: Engine) -> None:
     found = search(towns_engine, "gladbach", per_page=50)
     names = [c.name for c in found.cities]
