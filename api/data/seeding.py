@@ -199,8 +199,8 @@ def load_all(
 
     ``gazetteer`` replaces the level's data by a given one (tests load a slice through this same code; a slice is
     not recorded as a level). ``prefix_pages=False`` leaves the search's stored prefix pages out (emptied, not
-    rebuilt): the caller builds them later with :func:`api.data.prefixes.rebuild` (``twinning serve`` does, in the
-    background, so that a first start serves ~4 s sooner; searches are answered by the full query meanwhile)."""
+    rebuilt): the caller builds them later with :func:`api.data.prefixes.rebuild_concurrently` (``twinning serve``
+    does, in the background, so that a first start serves ~4 s sooner; the search runs its full query meanwhile)."""
     whole_level = gazetteer is None
     from api.data.models import City, CityName, Country, Partnership, utcnow
 
