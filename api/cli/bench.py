@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from api.config import GAZETTEER_LEVELS
+
 
 @click.group("bench")
 def bench_group() -> None:
@@ -249,7 +251,7 @@ def bench_load(
     "--level",
     default="cities1000",
     show_default=True,
-    type=click.Choice(["cities500", "cities1000", "cities5000", "cities15000"]),
+    type=click.Choice(GAZETTEER_LEVELS),
     help="Gazetteer level of the benchmark database.",
 )
 @click.option(
@@ -281,7 +283,7 @@ def bench_search(
     "--level",
     default="cities1000",
     show_default=True,
-    type=click.Choice(["cities500", "cities1000", "cities5000", "cities15000"]),
+    type=click.Choice(GAZETTEER_LEVELS),
     help="Gazetteer level the start seeds (TWINNING_GAZETTEER).",
 )
 @click.option(

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from api.cli.context import follow_job, make_app
+from api.config import GAZETTEER_LEVELS
 
 
 @click.command()
@@ -73,7 +74,6 @@ def _pairs(path: Path, param: str) -> Any:
 
 LEARNED = ("twinning", "served")
 HOLDOUTS = ("country-pairs", "cold")
-GAZETTEERS = ("cities500", "cities1000", "cities5000", "cities15000")  # seed.readers.GAZETTEER_LEVELS
 
 
 def read_gazetteer(level: str) -> Any:
@@ -118,7 +118,7 @@ def read_gazetteer(level: str) -> Any:
 )
 @click.option(
     "--gazetteer",
-    type=click.Choice(GAZETTEERS),
+    type=click.Choice(GAZETTEER_LEVELS),
     help="Rank over this GeoNames level instead of --cities (cities1000: 170,391 places); --pairs then defaults "
     "to that level's network (the 13,594 towns pairs below cities15000).",
 )
