@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,15 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from api.cli.bench_api import _machine
+from api.cli.bench_load import free_port
 
 TARGET_S = 30.0
 _SEEDED = re.compile(r"demo profiles in ([0-9.]+)s")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(level: str) -> dict[str, str]:
@@ -56,7 +50,7 @@ def _pages(db: Path) -> int:
 def start_once(folder: Path, level: str, timeout: float, pages_timeout: float) -> dict[str, Any]:
     """One ``serve`` in ``folder``: seconds to the first search answered, the seed's own seconds (first start),
     seconds until the prefix pages are stored (first start), and the lines it printed with their times."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/api/v1/cities?q=koln&per_page=1"
     t0 = time.perf_counter()
     proc = subprocess.Popen(

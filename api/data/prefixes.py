@@ -126,11 +126,11 @@ def rebuild_concurrently(engine: Engine) -> int:
     computed outside any write lock, then stored under it only if the data version shows no write since (else
     computed again under the lock, as :func:`rebuild` does). Returns the number of prefixes stored."""
     with engine.connect() as conn:
-        before = _version(conn)  # read before the names: a write after it changes the version
+        before = version.current(conn)  # read before the names: a write after it changes the version
         computed = pages(conn)
     with engine.begin() as conn:
         _hold(conn)
-        if before is None or _version(conn) != before:
+        if before is None or version.current(conn) != before:
             computed = pages(conn)
         return _store(conn, computed)
 
@@ -141,6 +141,11 @@ def _hold(conn: Any) -> None:
     commits first, and its rows are read). SQLite: the ``DELETE`` takes the database's write lock."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("LOCK TABLE city, cityname IN SHARE MODE"))
+    clear(conn)
+
+
+def clear(conn: Any) -> None:
+    """Delete every stored page (the search then runs its full query for every prefix)."""
     conn.execute(text("DELETE FROM cityprefix"))
 
 
@@ -151,11 +156,6 @@ def _store(conn: Any, rows: dict[str, tuple[int, list[int]]]) -> int:
             [{"prefix": p, "total": t, "city_ids": ",".join(map(str, ids))} for p, (t, ids) in rows.items()],
         )
     return len(rows)
-
-
-def _version(conn: Any) -> int | None:
-    value = conn.execute(text(version.READ_SQL)).scalar()
-    return int(value) if value is not None else None
 
 
 def missing(conn: Any) -> bool:

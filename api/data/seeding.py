@@ -298,7 +298,7 @@ def load_all(
             stored = prefixes.rebuild(conn)  # after every write to the cities and their names above
             say(f"prefix pages: {stored} in {time.perf_counter() - t0:.1f}s")
         else:  # stale pages would answer wrongly; none make the search run its full query
-            conn.execute(text("DELETE FROM cityprefix"))
+            prefixes.clear(conn)
             say("prefix pages: left to a later rebuild")
         if whole_level:
             _record_level(conn, level)

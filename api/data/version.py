@@ -164,9 +164,11 @@ def _current_stmt() -> Any:
     return sa_select(table.c.version).where(table.c.id == 1)
 
 
-def current(session: Session) -> int | None:
-    """The data version now (None when the database has no version row: then nothing may be cached)."""
-    value = session.connection().execute(_current_stmt()).scalar()
+def current(db: Session | Connection) -> int | None:
+    """The data version now, read in ``db``'s transaction (None when the database has no version row: then nothing
+    may be cached)."""
+    conn = db.connection() if isinstance(db, Session) else db
+    value = conn.execute(_current_stmt()).scalar()
     return int(value) if value is not None else None
 
 
