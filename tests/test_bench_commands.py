@@ -32,21 +32,22 @@ def test_bench_conference_json_real_scale() -> None:
 
 
 def test_bench_search_json(tmp_path: Any) -> None:
-    """Three rows (the answer cache on, off, the former LIKE scan), each a gunicorn server loaded by wrk; with the
-    cache on, the 20 queries come round again and are answered from the cache; off, never."""
+    """Four rows (the answer cache with and without the edge cache, no cache, the former LIKE scan), each a gunicorn
+    server loaded by wrk; with a cache on, the 20 queries come round again and are answered from it; off, never."""
     db = tmp_path / "search.db"
     args = ["bench", "search", "--level", "cities15000", "--db", str(db), "--clients", "2", "--requests", "20"]
     r = CliRunner().invoke(main, [*args, "--seconds", "2", "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["level"] == "cities15000" and out["queries"] == 20 and db.exists()
-    cached, uncached, old = out["runs"]
-    assert cached["name"].endswith("cache on") and uncached["name"].endswith("cache off")
+    cached, inside, uncached, old = out["runs"]
+    assert cached["name"].endswith("edge cache") and inside["name"].endswith("no edge cache")
+    assert uncached["name"].endswith("cache off")
     assert old["name"].startswith("LIKE") and "gunicorn 2 workers x 4 threads" in out["server"]
     for row in out["runs"]:
         assert row["requests"] > 0 and row["non_2xx"] == 0 and row["socket_errors"] == 0, row
         assert row["p99_ms"] >= row["p50_ms"] > 0 and len(row["load_average_before"]) == 3
-    assert cached["requests"] > 40 and cached["cache_hit_rate"] > 0.5
+    assert cached["requests"] > 40 and cached["cache_hit_rate"] > 0.5 and inside["cache_hit_rate"] > 0.5
     assert uncached["cache_hit_rate"] == 0 and old["cache_hit_rate"] == 0
 
 

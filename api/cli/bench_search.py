@@ -3,9 +3,11 @@
 Builds (once) a SQLite database of the chosen gazetteer level with the seed loader, serves Twinning as deployed
 (gunicorn, 2 workers x 4 threads, the production entry point ``api.web.wsgi``; started by ``twinning bench api``'s
 code) on loopback, and loads it with ``wrk`` (N keep-alive connections, no think time: a saturation test) cycling
-through a fixed, seeded mix of queries, each wrk thread from its own place in the list. Three rows, one server each:
+through a fixed, seeded mix of queries, each wrk thread from its own place in the list. Four rows, one server each:
 the search with its answer cache (``TWINNING_SEARCH_CACHE`` as configured; the hit rate is counted from each
-answer's ``X-Twinning-Cache`` header), without it (``TWINNING_SEARCH_CACHE=0``: every request searches), and the
+answer's ``X-Twinning-Cache`` header) and the edge cache that serves a repeated request before Flask
+(:mod:`api.web.edge_cache`), the same without the edge cache (``TWINNING_EDGE_CACHE=0``: a hit goes through Flask),
+without any cache (``TWINNING_SEARCH_CACHE=0``: every request searches), and the
 obvious alternative, the search before the name index (``search_name LIKE '%q%'`` over the cities, exact match
 first, then population; :mod:`api.cli.bench_search_like`), on the same queries.
 """
@@ -136,7 +138,8 @@ end
 """
 
 ROWS: tuple[tuple[str, dict[str, str], str], ...] = (
-    ("name index, answer cache on", {}, "api.web.wsgi:app"),
+    ("name index, answer cache and edge cache", {}, "api.web.wsgi:app"),
+    ("name index, answer cache, no edge cache", {"TWINNING_EDGE_CACHE": "0"}, "api.web.wsgi:app"),
     ("name index, answer cache off", {"TWINNING_SEARCH_CACHE": "0"}, "api.web.wsgi:app"),
     ("LIKE '%q%' scan (before)", {"TWINNING_SEARCH_CACHE": "0"}, "api.cli.bench_search_like:app"),
 )

@@ -8,7 +8,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 
 class Answer:
@@ -46,7 +46,20 @@ class Answer:
         return encoded
 
 
-class AnswerCache:
+class Kept(Protocol):
+    """What an :class:`AnswerCache` keeps: anything with the data version it was made at and its lapse time."""
+
+    @property
+    def data_version(self) -> int | None: ...
+
+    @property
+    def until(self) -> float: ...
+
+
+K = TypeVar("K", bound=Kept)
+
+
+class AnswerCache(Generic[K]):
     """A process's finished answers, at most ``size`` (least recently used out first; 0 keeps none), each valid
     while the data version it was computed at is the newest (and until its own time): the caller reads the version
     (:class:`api.data.version.VersionReader`, one read per request) before anything the answer is made of, and
@@ -55,12 +68,12 @@ class AnswerCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._answers: OrderedDict[Hashable, Answer] = OrderedDict()
+        self._answers: OrderedDict[Hashable, K] = OrderedDict()
         self._newest = -1  # the newest data version seen: answers of older versions are gone
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get(self, key: Hashable, data_version: int) -> Answer | None:
+    def get(self, key: Hashable, data_version: int) -> K | None:
         with self._lock:
             if data_version > self._newest:
                 self._answers.clear()
@@ -73,7 +86,7 @@ class AnswerCache:
             self.hits += 1
             return answer
 
-    def put(self, key: Hashable, answer: Answer) -> None:
+    def put(self, key: Hashable, answer: K) -> None:
         if self.size <= 0:
             return
         with self._lock:
@@ -89,7 +102,7 @@ class AnswerCache:
 class CachedAnswers:
     """A service that keeps its answers in an :class:`AnswerCache` (``_answers``): its hit and miss counts."""
 
-    _answers: AnswerCache
+    _answers: AnswerCache[Answer]
 
     @property
     def hits(self) -> int:

@@ -28,7 +28,7 @@ class SearchService(CachedAnswers):
     def __init__(self, versions: version.VersionReader, cache_size: int) -> None:
         self._versions = versions
         self.cache_size = cache_size
-        self._answers = AnswerCache(cache_size)
+        self._answers = AnswerCache[Answer](cache_size)
 
     def answer(self, db: Callable[[], Session], *, query: CityQuery, script: str | None) -> tuple[Answer, bool]:
         """The answer to ``query`` (``script``: the user's script, from ``Accept-Language``), and whether it came

@@ -32,6 +32,7 @@ class Services:
     matchers: MatcherService
     suggestions: SuggestionService
     search: SearchService
+    versions: VersionReader  # the data version's reader that both answer caches (and the web edge cache) share
     celery: Any | None = None
 
     def submit(self, session: Session, *, kind: str, city_ids: list[int] | None = None, scope: str = "active") -> Job:
@@ -90,5 +91,6 @@ def build_services(settings: Settings, engine: Engine) -> Services:
         matchers=matchers,
         suggestions=SuggestionService(settings, matchers, engine, versions=versions),
         search=SearchService(versions, settings.SEARCH_CACHE),
+        versions=versions,
         celery=celery,
     )

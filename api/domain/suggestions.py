@@ -64,7 +64,7 @@ class SuggestionService(CachedAnswers):
         self.matchers = matchers
         self._versions = versions or version.VersionReader(engine)
         self.cache_size = settings.SUGGESTION_CACHE if cache_size is None else cache_size
-        self._answers = AnswerCache(self.cache_size)
+        self._answers = AnswerCache[Answer](self.cache_size)
 
     def answer(
         self, db: Callable[[], Session], *, city_id: int, query: SuggestionQuery, city: City | None = None
@@ -85,8 +85,10 @@ class SuggestionService(CachedAnswers):
         if city is None:
             city = crud.city_to_read(session, city_id=city_id)
         body, lapses = _compute(session, city=city, query=query, matchers=self.matchers, settings=self.settings)
-        answer = Answer(body, data_version, lapses.timestamp() if lapses is not None else float("inf"))
-        if data_version is not None and not body["score_set"]["live"]:
+        # a live answer is not kept (the model behind it changes without a data version): it has none
+        kept = None if body["score_set"]["live"] else data_version
+        answer = Answer(body, kept, lapses.timestamp() if lapses is not None else float("inf"))
+        if kept is not None:
             self._answers.put(key, answer)
         return answer
 

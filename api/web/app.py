@@ -14,6 +14,7 @@ from api.schemas import ErrorResponse
 from api.web import limits, security
 from api.web.auth import SECURITY_SCHEMES
 from api.web.context import EXTENSION, close_db
+from api.web.edge_cache import EDGE_EXTENSION, EdgeCache
 from api.web.errors import register as register_errors
 from api.web.errors import validation_error_response
 
@@ -71,7 +72,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> TwinningOpenAPI:
     engine = make_engine(settings.DATABASE_URL, settings.DB_TIMEOUT_S)
     if settings.MIGRATE_ON_START:
         migrate(engine)
-    app.extensions[EXTENSION] = build_services(settings, engine)
+    built = app.extensions[EXTENSION] = build_services(settings, engine)
+    # inside ProxyFix (security.init_app): the edge cache keys on the scheme the client used
+    edge = app.extensions[EDGE_EXTENSION] = EdgeCache(app.wsgi_app, built.versions, settings.EDGE_CACHE)
+    app.wsgi_app = edge  # type: ignore[method-assign]
     app.teardown_appcontext(close_db)
     register_errors(app)
     security.init_app(app, trusted_proxies=settings.TRUSTED_PROXIES, cookie_secure=settings.COOKIE_SECURE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, request
+from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from api.config import MAX_HEADER_BYTES, MAX_JSON_DEPTH, MAX_URL_BYTES
@@ -37,8 +38,9 @@ def _url_bytes() -> int:
     return len(environ.get("PATH_INFO", "")) + len(environ.get("QUERY_STRING", "")) + 1
 
 
-def _header_bytes() -> int:
-    return sum(len(k) + len(v) + 4 for k, v in request.headers.items())
+def header_bytes(environ: dict[str, Any]) -> int:
+    """The request headers' size as received (``Name: value\\r\\n`` each), from the WSGI environ."""
+    return sum(len(k) + len(v) + 4 for k, v in EnvironHeaders(environ).items())
 
 
 def _nul(value: str) -> bool:
@@ -91,7 +93,7 @@ def init_app(app: Flask) -> None:
     def _limits() -> None:
         if _url_bytes() > MAX_URL_BYTES:
             raise UriTooLong()
-        if _header_bytes() > MAX_HEADER_BYTES:
+        if header_bytes(request.environ) > MAX_HEADER_BYTES:
             raise HeadersTooLarge()
         if _nul(request.path):
             raise Invalid("the path must not contain NUL characters", "path")

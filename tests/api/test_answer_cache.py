@@ -44,11 +44,12 @@ def shared_url(request: pytest.FixtureRequest) -> str:
 
 
 def _suggestions(app: Any, city: int, k: int = 10) -> dict[str, Any]:
-    """The answer as served, twice: the second is a cache hit, byte for byte the first."""
-    client, cache = app.test_client(), app.extensions["twinning"].suggestions
+    """The answer as served, twice: the second is a cache hit (the service's, or the edge's before Flask), byte for
+    byte the first."""
+    client, cache, edge = app.test_client(), app.extensions["twinning"].suggestions, app.extensions["twinning_edge"]
     first = client.get(f"/api/v1/cities/{city}/suggestions?k={k}")
     assert first.status_code == 200, first.get_json()
-    hits, checkouts = cache.hits, []
+    hits, checkouts = cache.hits + edge.responses.hits, []
     pool = app.extensions["twinning"].engine.pool
 
     def checkout(*_: Any) -> None:
@@ -57,7 +58,8 @@ def _suggestions(app: Any, city: int, k: int = 10) -> dict[str, Any]:
     event.listen(pool, "checkout", checkout)
     second = client.get(f"/api/v1/cities/{city}/suggestions?k={k}")
     event.remove(pool, "checkout", checkout)
-    assert cache.hits == hits + 1 and second.data == first.data and second.mimetype == "application/json"
+    assert cache.hits + edge.responses.hits == hits + 1 and second.data == first.data
+    assert second.mimetype == "application/json"
     assert checkouts == []  # a hit reads the version on its thread's own connection, and opens no session
     body = first.get_json()
     assert body["score_set"]["live"] is False
@@ -80,9 +82,12 @@ def _served(app: Any, city: int = SUZHOU) -> dict[str, Any]:
     return body
 
 
-def test_an_answer_cached_by_one_app_sees_every_change_made_through_another(shared_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("edge", [4096, 0], ids=["edge", "no-edge"])
+def test_an_answer_cached_by_one_app_sees_every_change_made_through_another(
+    shared_url: str, tmp_path: Path, edge: int
+) -> None:
     editor = make_test_app(shared_url, tmp_path / "editor")
-    reader = make_test_app(shared_url, tmp_path / "reader")
+    reader = make_test_app(shared_url, tmp_path / "reader", EDGE_CACHE=edge)
     client, admin = editor.test_client(), bearer(editor, "admin")
     assert client.post("/api/v1/jobs/rescore", json={"city_ids": [SUZHOU, MIAMI]}, headers=admin).status_code == 202
     first = _served(reader)["data"]
@@ -121,6 +126,8 @@ def test_an_answer_cached_by_one_app_sees_every_change_made_through_another(shar
     assert client.post("/api/v1/jobs/rescore", json={"city_ids": [SUZHOU]}, headers=admin).status_code == 202
     assert _served(reader)["score_set"]["id"] > after
     assert _suggestions(reader, MIAMI, 5) == _fresh(reader, MIAMI, 5)
+    # with the edge cache, every repeated read was answered before Flask; without it, inside
+    assert (reader.extensions["twinning_edge"].responses.hits > 0) == (edge > 0)
 
 
 def test_an_excluded_partner_comes_back_when_its_cooldown_ends(
@@ -237,7 +244,7 @@ def _search_fresh(app: Any, q: str, script: str | None = None, **params: Any) ->
 def test_a_cached_search_answer_opens_no_session_and_is_keyed_by_the_folded_query(
     shared_url: str, tmp_path: Path
 ) -> None:
-    app = make_test_app(shared_url, tmp_path)
+    app = make_test_app(shared_url, tmp_path, EDGE_CACHE=0)  # the service's cache alone (the edge's: below)
     first, how = _search(app, "Köln", per_page=5)
     assert how == "miss" and first == _search_fresh(app, "Köln", per_page=5)
     checkouts: list[int] = []
@@ -293,3 +300,86 @@ def test_the_search_cache_can_be_turned_off(shared_url: str, tmp_path: Path) -> 
     app = make_test_app(shared_url, tmp_path, SEARCH_CACHE=0)
     assert [_search(app, "koln")[1] for _ in range(3)] == ["miss"] * 3
     assert app.extensions["twinning"].search.hits == 0
+
+
+# ---------------------------------------------------------------- whole responses at the edge (api/web/edge_cache.py)
+def _flask_calls(app: Any) -> list[str]:
+    """The paths of the requests that reached Flask's request handling."""
+    calls: list[str] = []
+
+    @app.before_request
+    def _count() -> None:
+        from flask import request
+
+        calls.append(request.path)
+
+    return calls
+
+
+def test_a_repeated_anonymous_search_is_answered_before_flask_with_the_same_response(
+    shared_url: str, tmp_path: Path
+) -> None:
+    app = make_test_app(shared_url, tmp_path)
+    calls = _flask_calls(app)
+    client = app.test_client()
+    url = "/api/v1/cities?q=suzhou&per_page=3"
+    first = client.get(url, headers={"Accept-Language": "zh-CN"})
+    assert first.status_code == 200 and first.headers["X-Twinning-Cache"] == "miss" and len(calls) == 1
+    again = client.get(url, headers={"Accept-Language": "zh-CN"})
+    assert len(calls) == 1, "a repeated search reached Flask"
+    assert again.status_code == 200 and again.headers["X-Twinning-Cache"] == "hit"
+    assert again.data == first.data and again.get_json() == _search_fresh(app, "suzhou", "Hani", per_page=3)
+    # the same headers as Flask sent (security headers included), but for the cache's own
+    assert {k: v for k, v in again.headers.items() if k != "X-Twinning-Cache"} == {
+        k: v for k, v in first.headers.items() if k != "X-Twinning-Cache"
+    }
+    assert again.headers["Content-Security-Policy"] and again.headers["X-Content-Type-Options"] == "nosniff"
+    # Another language, another query string or another path is another response: through Flask.
+    latin = client.get(url)
+    assert latin.headers["X-Twinning-Cache"] == "miss" and latin.data != first.data and len(calls) == 2
+    assert client.get(url + "&page=1").status_code == 200 and len(calls) == 3
+
+
+def test_the_edge_serves_no_request_that_flask_would_refuse_or_answer_otherwise(
+    shared_url: str, tmp_path: Path
+) -> None:
+    from api.config import MAX_HEADER_BYTES
+
+    app = make_test_app(shared_url, tmp_path)
+    calls = _flask_calls(app)
+    client = app.test_client()
+    url = "/api/v1/cities?q=koln&per_page=2"
+    assert client.get(url).status_code == 200 and client.get(url).headers["X-Twinning-Cache"] == "hit"
+    assert len(calls) == 1
+    # Flask's own answers (the edge would have sent the 200): a bad token is refused on reads too, headers too
+    # large are refused; a HEAD goes through Flask
+    assert client.get(url, headers={"Authorization": "Bearer nonsense"}).status_code == 401
+    assert client.get(url, headers={"X-Pad": "x" * MAX_HEADER_BYTES}).status_code == 431
+    assert client.head(url).status_code == 200 and len(calls) == 2
+    # an error is never kept: the same bad request reaches Flask each time
+    for _ in range(2):
+        assert client.get("/api/v1/cities?q=koln&per_page=0").status_code == 422
+    assert len(calls) == 4
+
+
+def test_a_response_at_the_edge_sees_every_change_made_through_another_app(shared_url: str, tmp_path: Path) -> None:
+    editor = make_test_app(shared_url, tmp_path / "editor")
+    reader = make_test_app(shared_url, tmp_path / "reader")
+    calls = _flask_calls(reader)
+    client, admin = editor.test_client(), bearer(editor, "admin")
+    url = "/api/v1/cities?q=suzhou&per_page=10"
+    assert reader.test_client().get(url).headers["X-Twinning-Cache"] == "miss"
+    assert reader.test_client().get(url).headers["X-Twinning-Cache"] == "hit" and len(calls) == 1
+    body = {"name": "Suzhou", "country": "US", "latitude": 40.0, "longitude": -75.0, "population": 99_000_000}
+    r = client.post("/api/v1/cities", json=body, headers=admin)
+    assert r.status_code == 201, r.get_json()
+    now = reader.test_client().get(url)
+    assert now.headers["X-Twinning-Cache"] == "miss" and len(calls) == 2
+    assert now.get_json()["data"][0]["id"] == r.get_json()["id"]  # the new exact match, the largest
+
+
+def test_the_edge_cache_can_be_turned_off(shared_url: str, tmp_path: Path) -> None:
+    app = make_test_app(shared_url, tmp_path, EDGE_CACHE=0)
+    calls = _flask_calls(app)
+    got = [app.test_client().get("/api/v1/cities?q=koln").headers["X-Twinning-Cache"] for _ in range(3)]
+    assert got == ["miss", "hit", "hit"] and len(calls) == 3  # the service's cache answers, inside Flask

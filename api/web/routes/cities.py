@@ -24,7 +24,7 @@ from api.schemas import (
     SuggestionList,
     SuggestionQuery,
 )
-from api.web import auth
+from api.web import auth, edge_cache
 from api.web.context import db, services
 from api.web.routes import error_responses
 from matcher.results import describe
@@ -55,6 +55,7 @@ def list_cities(query: CityQuery) -> Any:
     cache (``hit``) or was computed (``miss``)."""
     script = script_for_languages(request.headers.get("Accept-Language")) if query.q else None
     answer, hit = services().search.answer(db, query=query, script=script)
+    edge_cache.offer(answer)  # the response is this answer alone: repeated anonymous reads skip Flask
     # Encoded once per answer, as Flask encodes a returned dict: a cached answer is served as these bytes.
     body = answer.encode(lambda doc: cast(Response, current_app.json.response(doc)).get_data())
     response = current_app.response_class(body, mimetype="application/json")
@@ -138,6 +139,7 @@ def suggestions(path: CityPath, query: SuggestionQuery) -> Any:
     you filter by country.
     """
     answer = services().suggestions.answer(db, city_id=path.id, query=query)
+    edge_cache.offer(answer)  # the response is this answer alone: repeated anonymous reads skip Flask
     # Encoded once per answer, as Flask encodes a returned dict: a cached answer is served as these bytes.
     body = answer.encode(lambda doc: cast(Response, current_app.json.response(doc)).get_data())
     return current_app.response_class(body, mimetype="application/json")
