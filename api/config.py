@@ -50,7 +50,8 @@ class Settings:
     # City search answers each process keeps in memory (a few hundred bytes to ~4 KB each at 10 cities a page),
     # validated by the data version (0: none).
     SEARCH_CACHE: int = field(default_factory=lambda: int(_env("TWINNING_SEARCH_CACHE", "4096") or 0))
-    # Whole responses of repeated anonymous searches each process serves before Flask (api.web.edge_cache; 0: none).
+    # Whole responses of repeated anonymous searches and stored-suggestions reads each process serves before Flask
+    # (api.web.edge_cache; 0: none). Only answers the two caches above keep are kept here.
     EDGE_CACHE: int = field(default_factory=lambda: int(_env("TWINNING_EDGE_CACHE", "4096") or 0))
     STORED_SUGGESTIONS: int = field(default_factory=lambda: int(_env("TWINNING_STORED_SUGGESTIONS", "20") or 20))
     RESCORE_CHUNK: int = field(default_factory=lambda: int(_env("TWINNING_RESCORE_CHUNK", "200") or 200))
