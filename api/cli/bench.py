@@ -269,8 +269,9 @@ def bench_load(
 def bench_search(
     level: str, db: Path | None, clients: int, requests: int, seconds: float, seed: int, as_json: bool
 ) -> None:
-    """City search over every name (the name index), with and without its answer cache, against the former
-    LIKE '%q%' scan: Twinning under gunicorn (2 workers x 4 threads) on loopback, loaded by wrk with concurrent
+    """City search over every name (the name index) with its answer cache and the edge cache (a repeated read
+    answered before Flask), with the answer cache alone, without either, and the former LIKE '%q%' scan: Twinning
+    under gunicorn (2 workers x 4 threads) on loopback, loaded by wrk with concurrent
     connections cycling through the queries: p50/p90/p99, requests/s, the cache's hit rate, the load average."""
     from api.cli.bench_search import format_table, run
 
