@@ -3,7 +3,8 @@ alone would not fill.
 
 * :func:`top_columns` / :func:`masked_take`: the best columns of a score matrix among some columns, with cells
   excluded (the cold quota: rarely-twinned cities);
-* :func:`graph_quota`: the cities with the most shared partners (Adamic–Adar) that stage 1 left out;
+* :func:`sparse_quota`: the cities with the most shared partners (Adamic–Adar) that stage 1 left out, and those
+  whose area twins most with the source's (:func:`area_ties`);
 * :func:`size_quota`: the best cities of the size prior (:func:`~matcher.transfer_features.size_prior_order`).
 """
 
@@ -28,6 +29,7 @@ class Quotas(NamedTuple):
     graph: int
     cold: int
     cold_max_degree: int
+    area: int = 0
 
 
 def shortlist(
@@ -36,7 +38,7 @@ def shortlist(
     """Stage-1 shortlist per source from the stage-1 scores ``s`` of every city, the ``excluded`` (row, column)
     cells left out (:func:`excluded_cells`).
 
-    The ``q.k`` best cities by stage-1 score, the graph quota (:func:`graph_quota`), plus the ``q.cold`` best
+    The ``q.k`` best cities by stage-1 score, the graph and area quotas (:func:`sparse_quota`), plus the ``q.cold`` best
     cities among those with at most ``q.cold_max_degree`` partners: the linear score is dominated by candidate
     degree, so without this reserved quota rarely-twinned partners would never reach the re-ranker; then ``size``
     slots of the size prior (:func:`size_quota`).
@@ -47,7 +49,8 @@ def shortlist(
     ex_rows, ex_cols = excluded
     k0 = q.k
     g = int(max(0, min(q.graph, s.shape[1] - k0 - 1)))
-    k = k0 + g  # the graph quota's filler: the next g cities by stage-1 score
+    a = int(max(0, min(q.area, s.shape[1] - k0 - g - 1)))
+    k = k0 + g + a  # the graph and area quotas' filler: the next g + a cities by stage-1 score
     cold = q.cold
     low = fz.stats.degree <= q.cold_max_degree
     if cold > 0:
@@ -72,8 +75,11 @@ def shortlist(
         top = np.concatenate([cand[:, :k], np.take_along_axis(cand, pick, axis=1)], axis=1)
     else:
         top = top_k_rows(s, k, skip_cells=(ex_rows, ex_cols))
+    ex_keys = ex_rows * s.shape[1] + ex_cols
+    if a > 0:  # filler positions k0+g .. k (the graph quota's stay stage-1 cities until it runs)
+        top = sparse_quota(s, top, k0 + g, a, ex_keys, area_ties(fz, src))
     if g > 0:
-        top = graph_quota(fz, src, s, top, k0, g, ex_rows * s.shape[1] + ex_cols)
+        top = sparse_quota(s, top, k0, g, ex_keys, sp.csr_matrix(src.adj @ fz.stats.aa_adj.T))
     if size > 0:
         top = size_quota(fz, src, top, size, ex_rows * s.shape[1] + ex_cols)
     ts = np.take_along_axis(s, top, axis=1).astype(np.float64)
@@ -139,18 +145,27 @@ def masked_take(s: np.ndarray, cols: np.ndarray, ex_rows: np.ndarray, ex_cols: n
     return out
 
 
-def graph_quota(
-    fz: Featurizer, src: Sources, s: np.ndarray, top: np.ndarray, k0: int, g: int, ex_keys: np.ndarray
+def area_ties(fz: Featurizer, src: Sources) -> sp.csr_matrix:
+    """``(m, n)``: the partnerships between the places around each source and those around every city (the
+    stage-1 feature's matrix, :func:`~matcher.place_features.neighbourhood_ties`, computed once per batch)."""
+    from .place_features import neighbourhood_ties
+
+    return neighbourhood_ties(fz.batch(src))
+
+
+def sparse_quota(
+    s: np.ndarray, top: np.ndarray, k0: int, g: int, ex_keys: np.ndarray, scores: sp.csr_matrix
 ) -> np.ndarray:
-    """Replace the filler slots ``k0 .. k0+g`` of ``top`` (the next cities by stage-1 score) by the cities with
-    the highest Adamic-Adar score that are not yet shortlisted (then the filler, in stage-1 order)."""
+    """Replace the filler slots ``k0 .. k0+g`` of ``top`` (the next cities by stage-1 score ``s``) by the cities
+    with the highest ``scores`` (a sparse ``(m, n)`` matrix: shared partners, the areas' ties) that are not yet
+    shortlisted (then the filler, in stage-1 order). The slots after ``k0+g`` (other quotas) are kept."""
     m, n = s.shape
-    best, cold = top[:, : k0 + g], top[:, k0 + g :]  # the stage-1 best, then the cold quota (if any)
+    best, cold = top[:, : k0 + g], top[:, k0 + g :]  # the stage-1 best, then the other quotas (if any)
     order = np.argsort(-np.take_along_axis(s, best, axis=1), axis=1, kind="stable")
     best = np.take_along_axis(best, order, axis=1)  # stage-1 order: filler = positions k0 .. k0+g
     fill = best[:, k0:]
     base = np.concatenate([best[:, :k0], cold], axis=1)
-    aa = sp.csr_matrix(src.adj @ fz.stats.aa_adj.T)
+    aa = sp.csr_matrix(scores)
     rows = np.repeat(np.arange(m), np.diff(aa.indptr)).astype(np.int64)
     cols, vals = aa.indices.astype(np.int64), aa.data
     keys = rows * n + cols

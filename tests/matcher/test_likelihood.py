@@ -248,6 +248,42 @@ def test_graph_quota_adds_shared_partner_cities_to_the_shortlist(data) -> None: 
         assert np.all(np.diff(ts[q]) <= 0)  # sorted by stage-1 score
 
 
+def test_area_quota_adds_the_cities_whose_area_twins_with_the_sources(data) -> None:  # type: ignore[no-untyped-def]
+    from matcher.shortlist import area_ties
+
+    cities, train, _ = data
+    # the places in twelve towns' areas (a few km apart), so that areas twin with areas
+    rng = np.random.default_rng(1)
+    centre = rng.integers(0, 12, len(cities))
+    cities = cities.assign(
+        latitude=np.linspace(-50, 50, 12)[centre] + rng.uniform(-0.05, 0.05, len(cities)),
+        longitude=np.linspace(-150, 150, 12)[centre] + rng.uniform(-0.05, 0.05, len(cities)),
+    )
+    params = {**SMALL, "n_candidates": 15, "cold_candidates": 5, "graph_candidates": 4, "max_iter": 10}
+    m = PartnershipLikelihood(**params, area_candidates=6, size_candidates=0, random_state=0).fit(cities, train)
+    fz = m.featurizer_
+    rows = np.flatnonzero(fz.stats.degree >= 1)[:40]
+    src = fz.sources(rows)
+    top, ts, _ = m._shortlist(fz, src)
+    assert top.shape == (len(rows), 15 + 4 + 6 + 5)
+    m.area_candidates = 0  # the same model's shortlist without the quota
+    without, _, _ = m._shortlist(fz, fz.sources(rows))
+    m.area_candidates = 6
+    ties = area_ties(fz, fz.sources(rows)).toarray()
+    checked = 0
+    for q, r in enumerate(rows):
+        assert len(set(top[q].tolist())) == top.shape[1]  # no duplicates
+        assert r not in top[q] and not set(src.adj[q].indices) & set(top[q].tolist())  # self, partners excluded
+        assert np.all(np.diff(ts[q]) <= 0)  # sorted by stage-1 score
+        cand = np.flatnonzero(ties[q] > 0)
+        cand = cand[(cand != r) & ~np.isin(cand, src.adj[q].indices) & ~np.isin(cand, without[q])]
+        if len(cand):  # what stage 1 left out: the best of them by the areas' ties is now shortlisted
+            best = cand[ties[q, cand] == ties[q, cand].max()]
+            assert set(best.tolist()) & set(top[q].tolist()), q
+            checked += 1
+    assert checked >= 5  # the fixture has places whose areas twin
+
+
 def test_size_quota_adds_the_best_cities_of_the_size_prior_to_the_shortlist(data) -> None:  # type: ignore[no-untyped-def]
     from matcher.transfer_features import size_prior_order
 
