@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .pair_features import Featurizer
+from .place_features import neighbourhood_ties
 from .rank import top_k_rows
 from .sources import Sources
 from .transfer_features import size_prior_order
@@ -38,8 +39,8 @@ def shortlist(
     """Stage-1 shortlist per source from the stage-1 scores ``s`` of every city, the ``excluded`` (row, column)
     cells left out (:func:`excluded_cells`).
 
-    The ``q.k`` best cities by stage-1 score, the graph and area quotas (:func:`sparse_quota`), plus the ``q.cold`` best
-    cities among those with at most ``q.cold_max_degree`` partners: the linear score is dominated by candidate
+    The ``q.k`` best cities by stage-1 score, the graph and area quotas (:func:`sparse_quota`), plus the ``q.cold``
+    best cities among those with at most ``q.cold_max_degree`` partners: the linear score is dominated by candidate
     degree, so without this reserved quota rarely-twinned partners would never reach the re-ranker; then ``size``
     slots of the size prior (:func:`size_quota`).
 
@@ -81,7 +82,7 @@ def shortlist(
     if g > 0:
         top = sparse_quota(s, top, k0, g, ex_keys, sp.csr_matrix(src.adj @ fz.stats.aa_adj.T))
     if size > 0:
-        top = size_quota(fz, src, top, size, ex_rows * s.shape[1] + ex_cols)
+        top = size_quota(fz, src, top, size, ex_keys)
     ts = np.take_along_axis(s, top, axis=1).astype(np.float64)
     order = np.argsort(-ts, axis=1, kind="stable")
     top = np.take_along_axis(top, order, axis=1)
@@ -148,8 +149,6 @@ def masked_take(s: np.ndarray, cols: np.ndarray, ex_rows: np.ndarray, ex_cols: n
 def area_ties(fz: Featurizer, src: Sources) -> sp.csr_matrix:
     """``(m, n)``: the partnerships between the places around each source and those around every city (the
     stage-1 feature's matrix, :func:`~matcher.place_features.neighbourhood_ties`, computed once per batch)."""
-    from .place_features import neighbourhood_ties
-
     return neighbourhood_ties(fz.batch(src))
 
 
