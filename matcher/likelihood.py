@@ -70,10 +70,8 @@ class PartnershipLikelihood(BaseEstimator):
         graph_candidates: extra shortlist slots for the cities with the highest
             Adamic-Adar score (shared partners) that stage 1 left out; unused
             slots go to the next cities by stage-1 score (0: no such quota).
-        area_candidates: extra shortlist slots, filled the same way, for the cities with the most partnerships
-            between the places around them and the places around the source
-            (:func:`~matcher.shortlist.area_ties`): where the network holds no path between two towns, their
-            areas' ties are the strongest sign left, and stage 1's linear score ranks it below degree.
+        area_candidates: the same for the cities whose area twins most with the source's
+            (:func:`~matcher.shortlist.area_ties`; docs/evaluation.md: off for its cost).
         size_candidates: extra shortlist slots for the best cities by the size prior
             :func:`~matcher.transfer_features.size_prior_order` (population and the
             two countries' propensities to twin) that are not yet shortlisted: big
@@ -250,11 +248,8 @@ class PartnershipLikelihood(BaseEstimator):
     ) -> tuple[pd.DataFrame, np.ndarray]:
         """Stage 2 training set: every shortlisted held-out partner, and a subsample of the other shortlisted cities."""
         k = self._shortlist_size()
-        self.keep_rate_ = min(
-            1.0,
-            self.neg_per_source
-            / max(k + self.graph_candidates + self.area_candidates + self.cold_candidates + self.size_candidates, 1),
-        )
+        slots = k + self.graph_candidates + self.area_candidates + self.cold_candidates + self.size_candidates
+        self.keep_rate_ = min(1.0, self.neg_per_source / max(slots, 1))
 
         def batch(
             fold: InnerFold, rows: np.ndarray, src: Sources, g: np.random.Generator
@@ -361,13 +356,8 @@ class PartnershipLikelihood(BaseEstimator):
         stage-1 scores ``s`` of every city (computed when not given): ``(top, score, rank)``."""
         if s is None:
             s = fz.stage1_matrix(src, self.stage1_weights_, self.stage1_intercept_)
-        quotas = Quotas(
-            self._shortlist_size(),
-            self.graph_candidates,
-            self.cold_candidates,
-            self.cold_max_degree,
-            self.area_candidates,
-        )
+        quotas = Quotas(self._shortlist_size(), self.graph_candidates, self.cold_candidates, self.cold_max_degree)
+        quotas = quotas._replace(area=self.area_candidates)
         return shortlist(fz, src, s, excluded_cells(src), quotas, int(self.size_candidates))
 
     def _booster_p(self, fz: Featurizer, src: Sources, top: np.ndarray, ts: np.ndarray, rank: np.ndarray) -> np.ndarray:
@@ -470,10 +460,8 @@ class PartnershipLikelihood(BaseEstimator):
         if names is not None and tuple(names) != STAGE2_FEATURES:
             raise ValueError("a PartnershipLikelihood with other re-ranking features (an older matcher): train again")
         # parameters added after an artifact was saved take the value that reproduces its behaviour
-        state.setdefault("graph_candidates", 0)
-        state.setdefault("area_candidates", 0)
-        state.setdefault("size_candidates", 0)
-        state.setdefault("blend_sources", 0)
+        for key in ("graph_candidates", "area_candidates", "size_candidates", "blend_sources"):
+            state.setdefault(key, 0)
         state.setdefault("size_prior_", SizePrior())
         state.setdefault("stage2_sources", None)
         state.setdefault("country_pair_folds", 0.0)
