@@ -73,11 +73,14 @@ class AnswerCache(Generic[K]):
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
+    def __contains__(self, key: Hashable) -> bool:
+        """Whether an answer is kept under ``key``, whatever its version (no hit or miss is counted)."""
+        with self._lock:
+            return key in self._answers
+
     def get(self, key: Hashable, data_version: int) -> K | None:
         with self._lock:
-            if data_version > self._newest:
-                self._answers.clear()
-                self._newest = data_version
+            self._see(data_version)
             answer = self._answers.get(key)
             if answer is None or answer.data_version != data_version or time.time() >= answer.until:
                 self.misses += 1
@@ -93,10 +96,17 @@ class AnswerCache(Generic[K]):
             assert answer.data_version is not None
             if answer.data_version < self._newest:  # computed before a newer write was seen: not kept
                 return
+            self._see(answer.data_version)  # a caller may put without a get first (the edge cache does)
             self._answers[key] = answer
             self._answers.move_to_end(key)
             while len(self._answers) > self.size:
                 self._answers.popitem(last=False)
+
+    def _see(self, data_version: int) -> None:
+        """The first newer version seen drops every older answer (the lock is held)."""
+        if data_version > self._newest:
+            self._answers.clear()
+            self._newest = data_version
 
 
 class CachedAnswers:

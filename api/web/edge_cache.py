@@ -9,10 +9,11 @@ lookup and one read of the data version.
 * **What is kept**: a ``200`` answer of a ``GET`` without ``Authorization`` or ``Cookie`` whose route called
   :func:`offer` (its :class:`~api.domain.answers.Answer`: data version and lapse time), with the status and headers
   Flask sent (the security headers included), keyed by path, query string, ``Accept-Language`` and scheme.
-* **What is checked on every request**: the data version (:class:`~api.data.version.VersionReader`: a few µs on
-  SQLite, one round trip on PostgreSQL), and the request headers' size limit (:func:`api.web.limits.header_bytes`;
-  the URL's limits and NUL checks passed when the same URL was first answered). Anything else, or any error while
-  reading the version, goes through Flask as before.
+* **What is checked on a request whose response is kept**: the data version
+  (:class:`~api.data.version.VersionReader`: a few µs on SQLite, one round trip on PostgreSQL), and the request
+  headers' size limit (:func:`api.web.limits.header_bytes`; the URL's limits and NUL checks passed when the same URL
+  was first answered). Anything else, or any error while reading the version, goes through Flask as before; a
+  request with nothing kept for it goes there without reading the version.
 * Size: ``TWINNING_EDGE_CACHE`` responses per process (``0``: off).
 """
 
@@ -78,6 +79,8 @@ class EdgeCache:
             environ.get("HTTP_ACCEPT_LANGUAGE", ""),
             environ.get("wsgi.url_scheme", ""),
         )
+        if key not in self.responses:  # nothing kept for it: no version to read (health checks, other pages)
+            return self._through(key, environ, start_response)
         try:
             version = self.versions.read(_no_session)
         except (LookupError, SQLAlchemyError):  # the database is away: Flask answers (503) as for any request
