@@ -7,10 +7,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from api.config import GAZETTEER_LEVELS
+
+
+def _level_option(help: str) -> Any:
+    """``--level``: a GeoNames level (default cities1000), for the benchmarks that build or seed their own data."""
+    return click.option(
+        "--level", default="cities1000", show_default=True, type=click.Choice(GAZETTEER_LEVELS), help=help
+    )
 
 
 @click.group("bench")
@@ -247,13 +255,7 @@ def bench_load(
 
 
 @bench_group.command("search")
-@click.option(
-    "--level",
-    default="cities1000",
-    show_default=True,
-    type=click.Choice(GAZETTEER_LEVELS),
-    help="Gazetteer level of the benchmark database.",
-)
+@_level_option("Gazetteer level of the benchmark database.")
 @click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -280,13 +282,7 @@ def bench_search(
 
 
 @bench_group.command("first-start")
-@click.option(
-    "--level",
-    default="cities1000",
-    show_default=True,
-    type=click.Choice(GAZETTEER_LEVELS),
-    help="Gazetteer level the start seeds (TWINNING_GAZETTEER).",
-)
+@_level_option("Gazetteer level the start seeds (TWINNING_GAZETTEER).")
 @click.option(
     "--timeout", default=300.0, show_default=True, type=click.FloatRange(5, 3600), help="Give up on a start after."
 )
