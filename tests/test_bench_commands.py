@@ -32,16 +32,18 @@ def test_bench_conference_json_real_scale() -> None:
 
 
 def test_bench_search_json(tmp_path: Any) -> None:
-    """Four rows (the answer cache with and without the edge cache, no cache, the former LIKE scan), each a gunicorn
-    server loaded by wrk; with a cache on, the 20 queries come round again and are answered from it; off, never."""
+    """Five rows (the answer cache with the edge cache, twice on one server, and without it, no cache, the former
+    LIKE scan), four gunicorn servers loaded by wrk; with a cache on, the 20 queries come round again and are
+    answered from it, on the second pass every one; off, never."""
     db = tmp_path / "search.db"
     args = ["bench", "search", "--level", "cities15000", "--db", str(db), "--clients", "2", "--requests", "20"]
     r = CliRunner().invoke(main, [*args, "--seconds", "2", "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["level"] == "cities15000" and out["queries"] == 20 and db.exists()
-    cached, inside, uncached, old = out["runs"]
+    cached, again, inside, uncached, old = out["runs"]
     assert cached["name"].endswith("edge cache") and inside["name"].endswith("no edge cache")
+    assert again["name"].endswith("second pass") and again["cache_hit_rate"] == 1.0
     assert uncached["name"].endswith("cache off")
     assert old["name"].startswith("LIKE") and "gunicorn 2 workers x 4 threads" in out["server"]
     for row in out["runs"]:
