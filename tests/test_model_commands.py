@@ -67,6 +67,11 @@ def test_evaluate_folds_reports_mean_and_std(fixture_files: dict[str, Path], mon
     out = json.loads(r.output[r.output.index("{") :])
     assert set(out["rankers"]) == {"twinning", "served", "population"}
     assert set(out["rankers"]["served"]["mrr"]) == {"mean", "std"} and len(out["per_fold"]) == 2
+    # a line on stderr per fold as it lands (a fold of the towns network takes minutes), with the fold's figures
+    lines = [ln for ln in r.stderr.splitlines() if " fold " in ln]
+    assert [ln.split(" fold ")[1].split(" (")[0] for ln in lines] == ["0 of 0-1", "1 of 0-1"]
+    first = out["per_fold"][0]["rankers"]["twinning"]
+    assert f"twinning hit@10={first['hit@10']:.4f} hit@50={first['hit@50']:.4f} mrr={first['mrr']:.4f}" in lines[0]
 
 
 def test_evaluate_refuses_unclear_input(fixture_files: dict[str, Path]) -> None:
@@ -94,7 +99,7 @@ def test_evaluate_over_a_gazetteer_level_reports_the_small_place_subset() -> Non
     args = ["evaluate", "--gazetteer", "cities15000", "--folds", "5", "--fold", "1", "--max-test-pairs", "20"]
     r = CliRunner().invoke(main, [*args, "--ranker", "adamic_adar", "--small-population", "100000", "--json"])
     assert r.exit_code == 0, r.output
-    out = json.loads(r.output)
+    out = json.loads(r.stdout)  # the JSON alone on stdout; the fold's line goes to stderr
     assert out["folds_run"] == [1] and out["queries_per_fold"] == [40]
     sub = out["subsets"]["under_100000"]
     assert sub["population_under"] == 100000 and 0 < sub["queries_per_fold"][0] < 40

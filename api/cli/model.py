@@ -213,6 +213,8 @@ def evaluate(
     cross-validation (--folds, over --pairs), which reports mean ± std, or grouped hold-outs (--holdout
     country-pairs and/or cold, over --pairs), where the network is thin. The model takes the parameters of
     `twinning train`: the known country-pair totals of seed/country_pair_totals.csv and TWINNING_TRAIN_PARAMS.
+    Each fold's and each country pair's figures go to stderr as they land, a line each (the result, table or
+    --json, to stdout at the end).
     """
     from tqdm import tqdm
 
@@ -271,6 +273,16 @@ def evaluate(
         return
     if folds is not None:
         pairs = _pairs(pairs_path or (partnerships_file(gazetteer) if gazetteer else PARTNERSHIPS_FILE), "--pairs")
+        n_folds = folds
+
+        def on_fold(i: int, res: Mapping[str, Any]) -> None:  # a line per fold as it lands (minutes each)
+            line = f"{time.strftime('%H:%M:%S')} fold {i} of 0-{n_folds - 1} ({res['queries']} queries): "
+            line += _scores(res["rankers"])
+            for name, sub in (res.get("subsets") or {}).items():
+                if sub["queries"]:
+                    line += f" | {name} ({sub['queries']} queries): " + _scores(sub["rankers"])
+            click.echo(line, err=True)
+
         result = evaluate_kfold(
             cities,
             countries,
@@ -279,6 +291,7 @@ def evaluate(
             seed=seed,
             max_test_pairs=max_test_pairs,
             only_folds=[f for f in only_folds if f < folds] or None,
+            on_fold=on_fold,
             **common,
         )
     else:
@@ -325,11 +338,7 @@ def _holdouts(
                 click.echo(f"{time.strftime('%H:%M:%S')} country pair {i + 1}/{n} {label}", err=True)
 
         def on_result(row: Mapping[str, Any]) -> None:  # a line per country pair as it lands (long runs)
-            cells = [
-                f"{n} " + " ".join(f"{m}={v[m]:.4f}" for m in ("hit@10", "hit@50", "mrr"))
-                for n, v in row["rankers"].items()
-            ]
-            click.echo(f"{row['pair']} ({row['queries']} queries): " + "; ".join(cells), err=True)
+            click.echo(f"{row['pair']} ({row['queries']} queries): " + _scores(row["rankers"]), err=True)
 
         out["country-pairs"] = evaluate_country_pairs(
             cities,
@@ -375,6 +384,14 @@ def _holdout_tables(result: dict[str, Any]) -> str:
             parts.append(f"\nsubset {name}:")
             parts.append(format_table(sub) + _ratios(sub, f"hit@{min(cold['ks'])}"))
     return "\n".join(parts)
+
+
+def _scores(rankers: Mapping[str, Mapping[str, Any]]) -> str:
+    """One split's figures on one line: ``twinning hit@10=0.1135 hit@50=0.1960 mrr=0.0644; population ...``."""
+    return "; ".join(
+        f"{n} " + " ".join(f"{m}={x:.4f}" for m, x in v.items() if m.startswith("hit@") or m == "mrr")
+        for n, v in rankers.items()
+    )
 
 
 def _ratios(result: dict[str, Any], metric: str) -> str:
