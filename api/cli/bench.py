@@ -272,9 +272,10 @@ def bench_search(
     level: str, db: Path | None, clients: int, requests: int, seconds: float, seed: int, as_json: bool
 ) -> None:
     """City search over every name (the name index) with its answer cache and the edge cache (a repeated read
-    answered before Flask), with the answer cache alone, without either, and the former LIKE '%q%' scan: Twinning
-    under gunicorn (2 workers x 4 threads) on loopback, loaded by wrk with concurrent
-    connections cycling through the queries: p50/p90/p99, requests/s, the cache's hit rate, the load average."""
+    answered before Flask), measured twice (a first pass with nothing kept, then a second pass over the same
+    queries: the steady state), with the answer cache alone, without either, and the former LIKE '%q%' scan:
+    Twinning under gunicorn (2 workers x 4 threads) on loopback, loaded by wrk with concurrent connections cycling
+    through the queries: p50/p90/p99, requests/s, the cache's hit rate, the load average."""
     from api.cli.bench_search import format_table, run
 
     result = run(level=level, db=db, clients=clients, requests=requests, seconds=seconds, seed=seed)

@@ -8,10 +8,10 @@ with its answer cache (``TWINNING_SEARCH_CACHE`` as configured; the hit rate is 
 ``X-Twinning-Cache`` header) and the edge cache that serves a repeated request before Flask
 (:mod:`api.web.edge_cache`), measured twice: the first pass starts with nothing kept (each of the gunicorn workers
 keeps its own answers, so every query is searched up to once per worker), the second runs the same queries again on
-the same server (the steady state of a mix this size); the same without the edge cache (``TWINNING_EDGE_CACHE=0``: a hit goes through Flask),
-without any cache (``TWINNING_SEARCH_CACHE=0``: every request searches), and the
-obvious alternative, the search before the name index (``search_name LIKE '%q%'`` over the cities, exact match
-first, then population; :mod:`api.cli.bench_search_like`), on the same queries.
+the same server (the steady state of a mix this size); the same without the edge cache (``TWINNING_EDGE_CACHE=0``:
+a hit goes through Flask), without any cache (``TWINNING_SEARCH_CACHE=0``: every request searches), and the obvious
+alternative, the search before the name index (``search_name LIKE '%q%'`` over the cities, exact match first, then
+population; :mod:`api.cli.bench_search_like`), on the same queries.
 """
 
 from __future__ import annotations
