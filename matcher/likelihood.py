@@ -22,35 +22,30 @@ learns to fall back on country/size priors for cities without known partners (an
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import joblib
 import numpy as np
 import pandas as pd
-import scipy
-import sklearn
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from . import artifact
 from .graph import CityIndex, adjacency, pair_positions
 from .graph_stats import CountryMeta, GraphStats
 from .inner_folds import InnerFold, available_threads, map_folds, sample_queries
 from .known_gaps import KnownGaps
-from .pair_features import STAGE1_FEATURES, STAGE2_FEATURES, Featurizer
+from .pair_features import STAGE1_FEATURES, Featurizer
 from .shortlist import Quotas, excluded_cells, shortlist
 from .size_prior import BLEND_COLUMNS, BlendFit, SizePrior, size_weight
 from .sources import Sources
 from .transfer_features import grouped_fold_assignment, lookup_pairs
 
 T = TypeVar("T")
-
-ARTIFACT_FORMAT = 3  # bumped when a saved model of an older layout can no longer be loaded
 
 
 class PartnershipLikelihood(BaseEstimator):
@@ -175,7 +170,7 @@ class PartnershipLikelihood(BaseEstimator):
         self.featurizer_ = self._featurizer(GraphStats.build(self.index_, self.edges_))  # serving: full TRAIN graph
         stats = self.featurizer_.stats
         self.known_gaps_ = KnownGaps.fit(self.index_, self.edges_, stats.country_pairs, self.country_pair_totals)
-        self.metadata_ = self._metadata(started)
+        self.metadata_ = artifact.metadata(self, started)
         return self
 
     def _index_gazetteer(self, cities: pd.DataFrame, pairs: pd.DataFrame) -> None:
@@ -316,29 +311,6 @@ class PartnershipLikelihood(BaseEstimator):
         ).fit(x2, y2)
         self.n_training_rows_ = int(len(y2))
 
-    def _metadata(self, started: _dt.datetime) -> dict[str, Any]:
-        sha = _pairs_sha256(self.index_, self.edges_)
-        version = f"lk-{sha[:12]}-{started:%Y%m%dT%H%M%SZ}"
-        return {
-            "model_version": version,
-            "version": version,
-            "artifact_format": ARTIFACT_FORMAT,
-            "created_at": started.isoformat(),
-            "fit_seconds": (_dt.datetime.now(_dt.UTC) - started).total_seconds(),
-            "library_versions": {
-                "numpy": np.__version__,
-                "scikit-learn": sklearn.__version__,
-                "pandas": pd.__version__,
-                "scipy": scipy.__version__,
-            },
-            "pairs_sha256": sha,
-            "n_pairs": int(len(self.edges_)),
-            "n_cities": int(self.index_.n),
-            "params": self.get_params(),
-            "stage1_recall": float(self.stage1_recall_),
-            "cv_metrics": None,
-        }
-
     def set_cv_metrics(self, metrics: dict[str, Any]) -> None:
         """Attach cross-validated metrics to ``metadata_`` (saved with the model)."""
         self.metadata_["cv_metrics"] = metrics
@@ -372,9 +344,10 @@ class PartnershipLikelihood(BaseEstimator):
         return np.nan_to_num((odds / (1.0 + odds)).reshape(m, kk), nan=0.0)
 
     def use_booster_predict(self, predict: Callable[[np.ndarray], np.ndarray] | None) -> None:
-        """Re-rank with ``predict`` (rows in :data:`STAGE2_FEATURES` order, float64 -> the booster's probability of
-        a partnership, the same to rounding; e.g. the service's compiled trees, :mod:`api.domain.compiled_trees`)
-        instead of scikit-learn's ``predict_proba``; ``None``: scikit-learn again. Not saved with the model."""
+        """Re-rank with ``predict`` (rows in :data:`~matcher.pair_features.STAGE2_FEATURES` order, float64 -> the
+        booster's probability of a partnership, the same to rounding; e.g. the service's compiled trees,
+        :mod:`api.domain.compiled_trees`) instead of scikit-learn's ``predict_proba``; ``None``: scikit-learn
+        again. Not saved with the model."""
         self._booster_predict = predict
 
     def _unblended(
@@ -445,44 +418,23 @@ class PartnershipLikelihood(BaseEstimator):
             src.country = np.array([int(empty[0]) if len(empty) else 0])
         return self._score(src)[0]
 
-    # ---------------------------------------------------------- persistence
+    # ---------------------------------------------------------- persistence (matcher.artifact)
     def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state.pop("featurizer_", None)  # large derived arrays: rebuilt on load
-        state.pop("_booster_predict", None)  # a process's compiled code: set again after loading
-        return state
+        return artifact.saved_state(self.__dict__)
 
     def __setstate__(self, state: dict) -> None:
-        if "index_" in state and "stage1_weights_" not in state:
-            raise ValueError("a PartnershipLikelihood saved by an older matcher version: train the model again")
-        booster = state.get("booster_")
-        names = getattr(booster, "feature_names_in_", None)
-        if names is not None and tuple(names) != STAGE2_FEATURES:
-            raise ValueError("a PartnershipLikelihood with other re-ranking features (an older matcher): train again")
-        # parameters added after an artifact was saved take the value that reproduces its behaviour
-        for key in ("graph_candidates", "area_candidates", "size_candidates", "blend_sources"):
-            state.setdefault(key, 0)
-        state.setdefault("size_prior_", SizePrior())
-        state.setdefault("stage2_sources", None)
-        state.setdefault("country_pair_folds", 0.0)
-        state.setdefault("place_folds", 0.0)
-        state.setdefault("stage1_sources", None)
-        state.setdefault("country_pair_totals", None)
-        state.setdefault("known_gaps_", None)
-        state.setdefault("n_jobs", None)
-        self.__dict__.update(state)
+        self.__dict__.update(artifact.loaded_state(state))
         if "index_" in state and "edges_" in state:
             self.featurizer_ = self._featurizer(GraphStats.build(self.index_, self.edges_))
 
     def save(self, path: str | Path) -> None:
         """Write ONE joblib artifact (model + ``metadata_``)."""
-        joblib.dump({"model": self, "metadata": self.metadata_}, path, compress=3)
+        artifact.save(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> PartnershipLikelihood:
         """Load an artifact written by :meth:`save`."""
-        obj = joblib.load(path)
-        model = obj["model"] if isinstance(obj, dict) else obj
+        model = artifact.load(path)
         if not isinstance(model, cls):
             raise TypeError(f"{path} does not contain a {cls.__name__}")
         return model
@@ -490,10 +442,3 @@ class PartnershipLikelihood(BaseEstimator):
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _pairs_sha256(index: CityIndex, edges: np.ndarray) -> str:
-    """SHA-256 of the TRAIN pairs as sorted (smaller, larger) geonameid pairs: independent of row order."""
-    ids = np.sort(index.geonameids[edges], axis=1) if len(edges) else np.zeros((0, 2), np.int64)
-    ids = ids[np.lexsort((ids[:, 1], ids[:, 0]))] if len(ids) else ids
-    return hashlib.sha256(np.ascontiguousarray(ids, dtype=np.int64).tobytes()).hexdigest()
