@@ -34,7 +34,7 @@ def test_bench_conference_json_real_scale() -> None:
 def test_bench_search_json(tmp_path: Any) -> None:
     """Five rows (the answer cache with the edge cache, twice on one server, and without it, no cache, the former
     LIKE scan), four gunicorn servers loaded by wrk; with a cache on, the 20 queries come round again and are
-    answered from it, on the second pass every one; off, never."""
+    answered from it, on the second pass nearly every one; off, never."""
     db = tmp_path / "search.db"
     args = ["bench", "search", "--level", "cities15000", "--db", str(db), "--clients", "2", "--requests", "20"]
     r = CliRunner().invoke(main, [*args, "--seconds", "2", "--json"])
@@ -43,7 +43,8 @@ def test_bench_search_json(tmp_path: Any) -> None:
     assert out["level"] == "cities15000" and out["queries"] == 20 and db.exists()
     cached, again, inside, uncached, old = out["runs"]
     assert cached["name"].endswith("edge cache") and inside["name"].endswith("no edge cache")
-    assert again["name"].endswith("second pass") and again["cache_hit_rate"] == 1.0
+    # nearly every one: a gunicorn worker that got no connection in the first pass starts the second one cold
+    assert again["name"].endswith("second pass") and again["cache_hit_rate"] > 0.9
     assert uncached["name"].endswith("cache off")
     assert old["name"].startswith("LIKE") and "gunicorn 2 workers x 4 threads" in out["server"]
     for row in out["runs"]:
