@@ -328,8 +328,13 @@ class PartnershipLikelihood(BaseEstimator):
         stage-1 scores ``s`` of every city (computed when not given): ``(top, score, rank)``."""
         if s is None:
             s = fz.stage1_matrix(src, self.stage1_weights_, self.stage1_intercept_)
-        quotas = Quotas(self._shortlist_size(), self.graph_candidates, self.cold_candidates, self.cold_max_degree)
-        quotas = quotas._replace(area=self.area_candidates)
+        quotas = Quotas(
+            self._shortlist_size(),
+            self.graph_candidates,
+            self.cold_candidates,
+            self.cold_max_degree,
+            self.area_candidates,
+        )
         return shortlist(fz, src, s, excluded_cells(src), quotas, int(self.size_candidates))
 
     def _booster_p(self, fz: Featurizer, src: Sources, top: np.ndarray, ts: np.ndarray, rank: np.ndarray) -> np.ndarray:
