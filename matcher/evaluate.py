@@ -17,7 +17,8 @@ Rows:
 * ``twinning`` — :class:`~matcher.model.TwinningRanker`: the served score of a pair of cities without profiles
   (the learned partnership likelihood on the log scale of the ``likelihood`` component);
 * ``served`` — the list an official sees: the ``twinning`` scores through the same country cap as suggestions
-  (:func:`~matcher.rank.top_k` with ``max_country_share``). ``hit@k`` counts the target when it is in the
+  (:func:`~matcher.rank.top_k` with ``max_country_share``; none of the source's own country where TRAIN says its
+  places rarely twin at home, :func:`~matcher.rank.rare_home_groups`). ``hit@k`` counts the target when it is in the
   diversified top-k served for that k (the cap, ``floor(k × share)`` per country, depends on k). The served rank
   (MRR, median) is the target's position in the diversified list of the largest k, ``K``; a target beyond that
   list gets ``K +`` its rank among the remaining candidates in score order (ties against the target);
@@ -49,7 +50,7 @@ from .baselines import (
 )
 from .features import CountryTable
 from .graph import CityIndex, adjacency, pair_positions
-from .rank import top_k
+from .rank import home_caps, rare_home_groups, top_k
 from .ranker import TwinningRanker
 
 __all__ = [
@@ -144,11 +145,13 @@ def served_ranks(
     groups: np.ndarray,
     ks: Sequence[int],
     max_country_share: float = DEFAULT_MAX_COUNTRY_SHARE,
+    rare_home: np.ndarray | None = None,
 ) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """Where each target lands in the country-capped list served from ``scores`` (see the module doc).
 
     Returns ``({k: bool array "target in the top-k served for k"}, served rank)``; ``groups`` is the country
-    of every city (the cap applies per group).
+    of every city (the cap applies per group); ``rare_home`` (per group, :func:`~matcher.rank.rare_home_groups`)
+    marks the groups whose sources are served none of their own group.
     """
     s = _candidate_scores(scores, sources, excluded)
     full = ranks_for(scores, sources, targets, excluded)
@@ -158,7 +161,11 @@ def served_ranks(
     for q in range(len(sources)):
         allowed = ~np.isnan(s[q])
         row = np.where(allowed, s[q], -np.inf)
-        lists = {k: top_k(row, k, allowed, groups=groups, max_group_share=max_country_share) for k in ks}
+        home = int(groups[sources[q]])
+        caps = home_caps(home, bool(rare_home[home])) if rare_home is not None else None
+        lists = {
+            k: top_k(row, k, allowed, groups=groups, max_group_share=max_country_share, group_caps=caps) for k in ks
+        }
         for k, picked in lists.items():
             hits[k][q] = bool(np.any(picked == targets[q]))
         where = np.flatnonzero(lists[big] == targets[q])
@@ -228,6 +235,7 @@ def evaluate_split(
     src, tgt, skipped = build_queries(index, train_edges, test_pairs)
     adj = adjacency(index.n, train_edges)
     excluded_all = [adj.indices[adj.indptr[r] : adj.indptr[r + 1]] for r in src]
+    rare_home = rare_home_groups(index.country, train_edges, index.n_countries)
     src_ids = index.geonameids[src]
     total, done = len(src) * len(rankers), 0
     result: dict[str, Any] = {
@@ -270,7 +278,7 @@ def evaluate_split(
             if serve:
                 t0 = time.perf_counter()
                 hits, served[sl] = served_ranks(
-                    scores, src[sl], tgt[sl], excluded_all[sl], index.country, ks, max_country_share
+                    scores, src[sl], tgt[sl], excluded_all[sl], index.country, ks, max_country_share, rare_home
                 )
                 for k in ks:
                     served_hits[k][sl] = hits[k]

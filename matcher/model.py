@@ -34,7 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 from .features import MIN_POPULATION, CityTable, ProfileData
 from .geo import haversine_km
 from .graph import neighbour_lists
-from .rank import spread_codes, top_k
+from .rank import home_caps, rare_home_groups, spread_codes, top_k
 from .raw_rank import column_runs, profile_scores, profile_total, profile_weight, raw_likelihood, suggest_batch
 from .results import Filters, Likelihood, RankedCandidate
 from .sector_fit import SectorFit, sector_fits
@@ -89,6 +89,7 @@ class TwinningMatcher(BaseEstimator):
         pairs = pairs.reshape(-1, 2)
         self.table_ = table
         self.partners_: list[np.ndarray] = neighbour_lists(pairs, n)
+        self.rare_home_ = rare_home_groups(table.country_idx, pairs, len(table.country_codes))
         weights = dict(DEFAULT_WEIGHTS)
         weights.update(self.weights or {})
         unknown = set(weights) - set(COMPONENTS)
@@ -436,13 +437,16 @@ class TwinningMatcher(BaseEstimator):
 
     def _diversity(self, row: int, share: float) -> dict[str, Any]:
         """The diversity pass's arguments for the city at ``row`` (:func:`~matcher.rank.top_k`,
-        :func:`~matcher.rank.top_k_among`): its country cap, its preferred countries and, with them, the spread."""
+        :func:`~matcher.rank.top_k_among`): its country cap, its preferred countries and, with them, the spread, and
+        none of its own country where that country's places rarely twin at home (unless it prefers it)."""
         preferred = self.preferred_countries(row).tolist()
+        home = int(self.table_.country_idx[row])
         return {
             "groups": self.table_.country_idx,
             "max_group_share": share,
             "preferred": preferred,
             "spread": self.spread_ if preferred else None,
+            "group_caps": home_caps(home, bool(self.rare_home_[home])),
         }
 
     def explain(self, row: int, other: int) -> RankedCandidate:

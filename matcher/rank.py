@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Hashable, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 
 import numpy as np
 
@@ -16,13 +16,15 @@ def top_k(
     max_group_share: float = 1 / 3,
     preferred: Collection[Hashable] | None = None,
     spread: np.ndarray | None = None,
+    group_caps: Mapping[Hashable, int] | None = None,
 ) -> np.ndarray:
     """Indices of the ``k`` best-scoring allowed candidates, best first; ties go to the lower index.
 
     With ``groups``, at most ``max(1, floor(k * max_group_share))`` of the k come from one group, as long as other
     groups have candidates left; the cap is lifted only to fill k when no other group can. ``preferred`` groups
-    (the countries a city seeks) and ``spread`` (``(n, s)`` sub-group codes per candidate, e.g.
-    :func:`spread_codes`) follow :func:`pick_diverse`.
+    (the countries a city seeks), ``spread`` (``(n, s)`` sub-group codes per candidate, e.g.
+    :func:`spread_codes`) and ``group_caps`` (e.g. the source's own country, :func:`home_caps`) follow
+    :func:`pick_diverse`.
     """
     scores = np.asarray(scores, np.float64)
     allowed = np.flatnonzero(mask) if mask is not None else np.arange(scores.shape[0])
@@ -37,7 +39,7 @@ def top_k(
         head = np.flatnonzero(sub >= kth)
     else:
         head = np.arange(allowed.size)
-    head, picked = _ranked_head(allowed, sub, head, k, groups, max_group_share, preferred, spread)
+    head, picked = _ranked_head(allowed, sub, head, k, groups, max_group_share, preferred, spread, group_caps)
     ordered = allowed[head]
     if picked is None:
         return ordered[:k]
@@ -59,6 +61,7 @@ def top_k_among(
     max_group_share: float = 1 / 3,
     preferred: Collection[Hashable] | None = None,
     spread: np.ndarray | None = None,
+    group_caps: Mapping[Hashable, int] | None = None,
 ) -> np.ndarray | None:
     """:func:`top_k` over ``n_allowed`` candidates of which only some, ``cols`` with their ``scores``, are given:
     the same answer, as positions in ``cols``, provided ``cols`` holds every allowed candidate that scores at least
@@ -80,7 +83,7 @@ def top_k_among(
         head = np.arange(len(cols))
     else:
         return None
-    head, picked = _ranked_head(cols, scores, head, k, groups, max_group_share, preferred, spread)
+    head, picked = _ranked_head(cols, scores, head, k, groups, max_group_share, preferred, spread, group_caps)
     ordered = cols[head]
     if picked is None:
         return head[:k]
@@ -100,6 +103,7 @@ def _ranked_head(
     max_group_share: float,
     preferred: Collection[Hashable] | None,
     spread: np.ndarray | None,
+    group_caps: Mapping[Hashable, int] | None = None,
 ) -> tuple[np.ndarray, list[int] | None]:
     """The ``head`` positions (into ``cols`` / ``scores``) in rank order (score, then column), and with ``groups``
     the diversity pass's picks among them (positions in that order; ``None`` without groups)."""
@@ -108,7 +112,9 @@ def _ranked_head(
         return head, None
     ordered = cols[head]
     subgroups = None if spread is None else [tuple(r) for r in np.asarray(spread)[ordered].tolist()]
-    return head, pick_diverse(groups[ordered].tolist(), k, max_group_share, preferred=preferred, subgroups=subgroups)
+    return head, pick_diverse(
+        groups[ordered].tolist(), k, max_group_share, preferred=preferred, subgroups=subgroups, group_caps=group_caps
+    )
 
 
 def pick_diverse(
@@ -118,6 +124,7 @@ def pick_diverse(
     *,
     preferred: Collection[Hashable] | None = None,
     subgroups: Sequence[Sequence[Hashable]] | None = None,
+    group_caps: Mapping[Hashable, int] | None = None,
 ) -> list[int]:
     """Positions (in rank order) of the first ``k`` items of a ranked list, at most
     ``max(1, floor(k * max_group_share))`` per group; when too few groups remain, the best skipped items fill k.
@@ -127,8 +134,12 @@ def pick_diverse(
     for its group (all of the list may come from the one country a city seeks) and, with ``subgroups`` (per item,
     e.g. its size band and area, :func:`spread_codes`), against ``max(1, ceil(k * max_group_share))`` for each
     (group, sub-group): the list spreads across the regions and sizes of the countries sought.
+
+    ``group_caps`` sets the cap of some groups that are not preferred (``{home: 0}``: none of the source's own
+    country, :func:`home_caps`); their items still fill k when too few other items remain.
     """
     cap = max(1, math.floor(k * max_group_share))
+    own_caps = group_caps or {}
     wanted = set(preferred or ())
     pref_cap = math.ceil(k / len(wanted)) if wanted else cap
     sub_cap = max(1, math.ceil(k * max_group_share))
@@ -141,7 +152,7 @@ def pick_diverse(
             if subgroups is not None:
                 keys += [(("sub", g, i, s), sub_cap) for i, s in enumerate(subgroups[pos])]
         else:
-            keys = [(("group", g), cap)]
+            keys = [(("group", g), own_caps.get(g, cap))]
         if all(counts.get(key, 0) < c for key, c in keys):
             chosen.append(pos)
             for key, _ in keys:
@@ -153,6 +164,36 @@ def pick_diverse(
     if len(chosen) < k:
         chosen = sorted(chosen + skipped[: k - len(chosen)])
     return chosen
+
+
+#: a country whose places have at least :data:`HOME_MIN_ENDS` partnerships, under this share of them with a place of
+#: the same country, gets no suggestions from its own country (:func:`rare_home_groups`)
+RARE_HOME_SHARE = 0.05
+HOME_MIN_ENDS = 20
+
+
+def rare_home_groups(groups: np.ndarray, pairs: np.ndarray, n_groups: int) -> np.ndarray:
+    """``(n_groups,)`` bool: the groups (countries) whose places rarely partner at home.
+
+    ``groups`` is the group of every row and ``pairs`` the ``(p, 2)`` rows of the known partnerships. A group is
+    rare at home when its places have at least :data:`HOME_MIN_ENDS` partnerships and under
+    :data:`RARE_HOME_SHARE` of them are with a place of the same group: French, Polish, British, US, Chinese or
+    Russian towns twin abroad (under 4 % at home in the towns network), German, Italian, Spanish or Japanese ones
+    also at home (20-33 %). The served list gives a rare-at-home group's places no home suggestions
+    (:func:`home_caps`): in held-out partnerships they were never right (docs/evaluation.md)."""
+    pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
+    groups = np.asarray(groups, np.int64)
+    ga, gb = groups[pairs[:, 0]], groups[pairs[:, 1]]
+    home = ga == gb
+    ends = np.bincount(np.concatenate([ga, gb]), minlength=n_groups)
+    at_home = 2 * np.bincount(ga[home], minlength=n_groups)
+    return (ends >= HOME_MIN_ENDS) & (at_home < RARE_HOME_SHARE * ends)
+
+
+def home_caps(home: Hashable, rare_home: bool) -> dict[Hashable, int] | None:
+    """The ``group_caps`` of :func:`pick_diverse` for a source of group ``home``: none of its own group when that
+    group is rare at home (:func:`rare_home_groups`), else the usual cap."""
+    return {home: 0} if rare_home else None
 
 
 def spread_codes(population: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:

@@ -128,7 +128,9 @@ def _stored(session: Session, *, city_id: int, k: int, excluded: set[int], setti
         if s.candidate_id not in excluded
     ]
     # The set stores a longer diversified list; the country cap is applied again for this k, by the rule of the live
-    # list (TwinningMatcher.suggest): spread across the countries the city prefers, and their sizes and areas.
+    # list (TwinningMatcher.suggest): spread across the countries the city prefers, and their sizes and areas. The
+    # live rule's one other cap, none of the city's own country where its places rarely twin at home, is already in
+    # the stored list (it holds such a city's home places only where too few others were left to fill it).
     preferred = crud.preferred_countries(session, city_id=city_id)
     listed = [s.city for s in rows]  # each row carries its candidate's public record
     subgroups = None

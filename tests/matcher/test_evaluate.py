@@ -315,3 +315,17 @@ def test_ranks_for_float32_equals_float64_reference() -> None:
         row[sources[q]] = np.nan
         t = row[targets[q]]
         assert r32[q] == 1 + np.sum(row > t) + np.sum(row == t) - 1
+
+
+def test_served_row_leaves_out_the_home_country_where_train_says_it_rarely_twins_at_home() -> None:
+    from matcher.evaluate import served_ranks
+
+    # the source (0) is in group 0; by score its candidates are 1 (group 0), 2 (group 1), 3 (group 0), 4 (group 2),
+    # 5 (group 3)
+    scores = np.array([[0.0, 0.9, 0.8, 0.7, 0.6, 0.5]])
+    groups = np.array([0, 0, 1, 0, 2, 3])
+    args = (scores, np.array([0]), np.array([4]), [np.zeros(0, np.int64)], groups, (3,), 1.0)
+    hits, rank = served_ranks(*args)
+    assert not hits[3][0] and rank[0] == 4  # served [1, 2, 3]: 4 is next
+    hits, rank = served_ranks(*args, np.array([True, False, False, False]))  # group 0 rarely twins at home
+    assert hits[3][0] and rank[0] == 2  # served [2, 4, 5]

@@ -337,3 +337,27 @@ def test_served_list_spreads_across_the_countries_a_city_seeks(cities: pd.DataFr
     plain = fit(cities, {})
     got = [plain.table_.country[s.row] for s in plain.suggest(row, k=4)]
     assert sorted(got) == ["CN", "DE", "FR", "US"]
+
+
+def test_served_list_leaves_out_the_home_country_where_its_places_rarely_twin_at_home(cities: pd.DataFrame) -> None:
+    """French, US or Chinese towns twin abroad: a French town is not served its neighbours (issue 8's towns)."""
+    gid = cities.geonameid.to_numpy()  # CN 0-9, US 10-19, FR 20-29, DE 30-39
+    abroad = [(int(gid[i]), int(gid[10 + i])) for i in range(10)] + [(int(gid[i]), int(gid[20 + i])) for i in range(10)]
+    at_home = [(int(gid[30 + i]), int(gid[30 + (i + 1) % 10])) for i in range(10)]
+    m = fit(cities, {}, abroad + at_home)
+    assert m.rare_home_.tolist() == [code == "CN" for code in m.table_.country_codes]
+    source = m.table_.row(int(gid[1]))
+    plain = top_k(m.score_rows([source])[0], 10, m.candidate_mask(source))
+    assert (m.table_.country[plain] == "CN").sum() > 0  # the scores alone would serve Chinese cities
+    # k = 9: three from each other country (a tenth would have to be filled from China: too few others left)
+    out = m.suggest(source, k=9)
+    assert len(out) == 9 and not any(m.table_.country[s.row] == "CN" for s in out)
+    assert [[s.row for s in x] for x in m.suggest_many([source], k=9)] == [[s.row for s in out]]
+    # a German city (Germany twins at home too) keeps the usual cap of a third
+    de_out = m.suggest(m.table_.row(int(gid[35])), k=10)
+    assert 1 <= sum(m.table_.country[s.row] == "DE" for s in de_out) <= 3
+    # a Chinese city that seeks Chinese partners gets them, and so does one that filters by China
+    seeks = fit(cities, {int(gid[1]): ProfileData(pref_countries=frozenset({"CN"}))}, abroad + at_home)
+    assert any(seeks.table_.country[s.row] == "CN" for s in seeks.suggest(source, k=10))
+    only = m.suggest(source, k=5, filters=Filters(countries=frozenset({"CN"})))
+    assert len(only) == 5 and all(m.table_.country[s.row] == "CN" for s in only)

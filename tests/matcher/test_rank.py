@@ -70,3 +70,36 @@ def test_pick_diverse_spreads_within_the_preferred_countries_instead_of_evicting
     # two countries sought: each at most ceil(5/2) = 3, the others still capped at 1
     two = ["US", "US", "US", "US", "DE", "DE", "RU", "RU"]
     assert pick_diverse(two, 5, 1 / 3, preferred={"US", "DE"}) == [0, 1, 2, 4, 5]
+
+
+def test_group_caps_keep_a_group_out_unless_it_is_sought_or_needed_to_fill() -> None:
+    from matcher.rank import pick_diverse
+
+    ranked = ["FR", "DE", "FR", "IT", "ES", "DE"]
+    assert pick_diverse(ranked, 3, 1 / 3, group_caps={"FR": 0}) == [1, 3, 4]
+    assert pick_diverse(ranked, 3, 1 / 3) == [0, 1, 3]
+    # a city that seeks its own country gets it: the preferred cap wins
+    assert pick_diverse(ranked, 3, 1 / 3, preferred={"FR"}, group_caps={"FR": 0}) == [0, 1, 2]
+    # too few others: the best skipped items fill k, in rank order
+    assert pick_diverse(["FR", "FR", "DE"], 3, 1 / 3, group_caps={"FR": 0}) == [0, 1, 2]
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    groups = np.array([0, 1, 0, 2, 3, 1])
+    assert top_k(scores, 3, groups=groups, group_caps={0: 0}).tolist() == [1, 3, 4]
+
+
+def test_rare_home_groups_need_enough_partnerships_mostly_abroad() -> None:
+    from matcher.rank import HOME_MIN_ENDS, rare_home_groups
+
+    # group 0: rows 0-9, group 1: rows 10-19, group 2: rows 20-29, group 3: rows 30-31
+    groups = np.repeat([0, 1, 2, 3], [10, 10, 10, 2])
+    abroad = [(i, 20 + i) for i in range(10)] + [(i, 20 + (i + 1) % 10) for i in range(10)]  # 20 ends of group 0
+    at_home = [(10 + i, 10 + (i + 1) % 10) for i in range(10)]  # 20 ends of group 1, all at home
+    few = [(30, 31)]  # group 3: one partnership, at home
+    rare = rare_home_groups(groups, np.array(abroad + at_home + few), 5)
+    # 0: 20 ends, none at home; 1: all at home; 2: 20 ends abroad too; 3: too few ends to say; 4: none
+    assert rare.tolist() == [True, False, True, False, False]
+    assert HOME_MIN_ENDS == 20
+    # one home partnership in 20 ends of group 0 (10 %): no longer rare
+    rare = rare_home_groups(groups, np.array(abroad[:-1] + [(0, 1)] + at_home), 5)
+    assert rare[0] == (2 / 20 < 0.05)
+    assert rare_home_groups(groups, np.zeros((0, 2), np.int64), 5).tolist() == [False] * 5
