@@ -249,10 +249,21 @@ class ScoreSetPublic(BaseModel):
     completed_at: datetime | None = None
 
 
+class SuggestionNote(BaseModel):
+    code: str = Field(description="what the note is about: `home_country_left_out`")
+    country: CountryCode | None = None
+    message: str = Field(description="for people: what the list leaves out, why, and how to see it")
+
+
 class SuggestionList(BaseModel):
     data: list[SuggestionPublic]
     count: int
     score_set: ScoreSetPublic
+    notes: list[SuggestionNote] = Field(
+        default_factory=list,
+        description="what the list leaves out that an official may look for (e.g. the city's own country where "
+        "its places rarely twin at home), and how to see it",
+    )
 
 
 class PairPath(BaseModel):

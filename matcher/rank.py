@@ -187,6 +187,13 @@ def rare_home_groups(groups: np.ndarray, pairs: np.ndarray, n_groups: int) -> np
     home = ga == gb
     ends = np.bincount(np.concatenate([ga, gb]), minlength=n_groups)
     at_home = 2 * np.bincount(ga[home], minlength=n_groups)
+    return rare_at_home(ends, at_home)
+
+
+def rare_at_home(ends: np.ndarray | int, at_home: np.ndarray | int) -> np.ndarray:
+    """The rule of :func:`rare_home_groups` from the counts: ``ends`` partnership ends of a group's places, ``at_home``
+    of them with a place of the same group (a home partnership counts twice, once per end)."""
+    ends, at_home = np.asarray(ends), np.asarray(at_home)
     return (ends >= HOME_MIN_ENDS) & (at_home < RARE_HOME_SHARE * ends)
 
 

@@ -7,6 +7,7 @@ Redis is the real one at 127.0.0.1:6379 (TEST_REDIS_URL), database 15 so nothing
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -164,6 +165,20 @@ def bearer(
         token = issue_token(session, user)
         session.commit()
     return {"Authorization": f"Bearer {token}"}
+
+
+def csrf_token(client: Any, url: str = "/console/login") -> str:
+    """The console form's CSRF token on the page at ``url``."""
+    m = re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).get_data(as_text=True))
+    assert m
+    return m.group(1)
+
+
+def console_login(app: Any, client: Any, name: str, cities: tuple[int, ...], role: str = "official") -> None:
+    """Log ``client`` in to the console as a user ``name`` (created with ``role`` and ``cities``, password pw-123)."""
+    bearer(app, role, name=name, cities=cities, password="pw-123")
+    r = client.post("/console/login", data={"username": name, "password": "pw-123", "csrf_token": csrf_token(client)})
+    assert r.status_code == 302, r.get_data(as_text=True)
 
 
 def set_cli_env(monkeypatch: Any, database_url: str, tmp_path: Any, **extra: str) -> None:

@@ -66,3 +66,5 @@ def suggest(
         click.echo(
             f"{r['rank']:>3}  {r['city']['name'][:28]:<28} {r['city']['country']:<3} {r['score']:>6.3f}  {comp:<44} {sec}"
         )
+    for note in result["notes"]:
+        click.echo(f"Note: {note['message']}")

@@ -21,6 +21,7 @@ import psycopg
 from sqlalchemy import and_, bindparam, case, delete, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from api.data import prefixes, version
@@ -48,6 +49,12 @@ from api.schemas import CityCreate, CityPublic, CityUpdate, PartnershipCreate, P
 def country_names(session: Session) -> dict[str, str]:
     """Country code → name."""
     return {c.code: c.name for c in session.exec(select(Country)).all()}
+
+
+def country_name(session: Session, code: str) -> str:
+    """One country's name (its code when the country is unknown)."""
+    country = session.get(Country, code)
+    return country.name if country is not None else code
 
 
 def city_public(city: City, *, countries: dict[str, str] | None = None, has_profile: bool = False) -> CityPublic:
@@ -861,6 +868,28 @@ def partnership_pairs(session: Session, *, statuses: Sequence[str] | None = None
     if statuses is not None:
         stmt = stmt.where(col(Partnership.status).in_(statuses))
     return [(int(a), int(b)) for a, b in session.exec(stmt).all()]
+
+
+def partnership_country_ends(session: Session, *, statuses: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Per country, the ends of the partnerships with one of ``statuses`` that its places hold, and how many of
+    them are with a place of the same country (a home partnership counts at both ends): one grouped query."""
+    ca, cb = aliased(City), aliased(City)
+    stmt = (
+        sa_select(ca.country, cb.country, func.count())  # type: ignore[call-overload]
+        .select_from(Partnership)
+        .join(ca, ca.id == Partnership.city_a_id)
+        .join(cb, cb.id == Partnership.city_b_id)
+        .where(col(Partnership.status).in_(statuses))
+        .group_by(ca.country, cb.country)
+    )
+    ends: dict[str, int] = {}
+    at_home: dict[str, int] = {}
+    for a, b, n in session.execute(stmt).all():
+        ends[a] = ends.get(a, 0) + n
+        ends[b] = ends.get(b, 0) + n
+        if a == b:
+            at_home[a] = at_home.get(a, 0) + 2 * n
+    return {c: (e, at_home.get(c, 0)) for c, e in ends.items()}
 
 
 def gazetteer_frame(session: Session) -> pd.DataFrame:

@@ -9,11 +9,15 @@ answer is the same for every caller) and validates one with a single read of the
 (:mod:`api.data.version`) per request: any committed write that can change an answer — a city, a profile, a
 match, a score set or its rows — changes the version, whichever process made it, and every cached answer of an
 older version is dropped. An answer with cooldown exclusions also lapses when the first of them ends.
+
+An answer's ``notes`` say what the list leaves out that the official may look for: today, the city's own country
+where its places rarely partner at home (:func:`matcher.rank.rare_at_home`), with the figures and how to see them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -27,9 +31,10 @@ from api.data.models import City
 from api.domain import workflow
 from api.domain.answers import Answer, AnswerCache, CachedAnswers
 from api.domain.scoring import MatcherService
+from api.domain.training import TRAINING_STATUSES
 from api.schemas import SuggestionQuery
 from matcher import Filters
-from matcher.rank import pick_diverse, spread_codes
+from matcher.rank import pick_diverse, rare_at_home, spread_codes
 from matcher.results import describe
 from matcher.sectors import label
 
@@ -65,6 +70,7 @@ class SuggestionService(CachedAnswers):
         self._versions = versions or version.VersionReader(engine)
         self.cache_size = settings.SUGGESTION_CACHE if cache_size is None else cache_size
         self._answers = AnswerCache[Answer](self.cache_size)
+        self.home_counts = HomeCounts(self._versions)
 
     def answer(
         self, db: Callable[[], Session], *, city_id: int, query: SuggestionQuery, city: City | None = None
@@ -84,7 +90,14 @@ class SuggestionService(CachedAnswers):
         session = db()
         if city is None:
             city = crud.city_to_read(session, city_id=city_id)
-        body, lapses = _compute(session, city=city, query=query, matchers=self.matchers, settings=self.settings)
+        body, lapses = _compute(
+            session,
+            city=city,
+            query=query,
+            matchers=self.matchers,
+            settings=self.settings,
+            home_counts=lambda: self.home_counts.get(db, session),
+        )
         # a live answer is not kept (the model behind it changes without a data version): it has none
         kept = None if body["score_set"]["live"] else data_version
         answer = Answer(body, kept, lapses.timestamp() if lapses is not None else float("inf"))
@@ -98,20 +111,93 @@ def suggestions_for(
 ) -> dict[str, Any]:
     """Ranked suggestions for ``city``, computed now (no cache): ``{"data": [{"city", "score", "components",
     "sectors", "distance_km", "rank"}], "count", "score_set": {"id", "live", "model_version", …}}`` (JSON-ready)."""
-    return _compute(session, city=city, query=query, matchers=matchers, settings=settings)[0]
+
+    def counts() -> Mapping[str, tuple[int, int]]:
+        return crud.partnership_country_ends(session, statuses=TRAINING_STATUSES)
+
+    return _compute(session, city=city, query=query, matchers=matchers, settings=settings, home_counts=counts)[0]
+
+
+class HomeCounts:
+    """The known partnerships' ends per country and how many of them are at home
+    (:func:`api.data.crud.partnership_country_ends`, the statuses the model trains on), kept for the data version
+    they were read at: one grouped query per process each time the data changes, not one per answer."""
+
+    def __init__(self, versions: version.VersionReader) -> None:
+        self._versions = versions
+        self._lock = threading.Lock()
+        self._kept: tuple[int, dict[str, tuple[int, int]]] | None = None
+
+    def get(self, db: Callable[[], Session], session: Session) -> Mapping[str, tuple[int, int]]:
+        data_version = self._versions.read(db)  # read before the counts, as for an answer
+        kept = self._kept
+        if kept is not None and data_version is not None and kept[0] == data_version:
+            return kept[1]
+        counts = crud.partnership_country_ends(session, statuses=TRAINING_STATUSES)
+        if data_version is not None:
+            with self._lock:
+                self._kept = (data_version, counts)
+        return counts
 
 
 def _compute(
-    session: Session, *, city: City, query: SuggestionQuery, matchers: MatcherService, settings: Settings
+    session: Session,
+    *,
+    city: City,
+    query: SuggestionQuery,
+    matchers: MatcherService,
+    settings: Settings,
+    home_counts: Callable[[], Mapping[str, tuple[int, int]]],
 ) -> tuple[dict[str, Any], datetime | None]:
     """The answer, and when it lapses by itself (the first cooldown exclusion's end; None: never)."""
     assert city.id is not None
     excluded, lapses = workflow.exclusions(session, city.id, settings.MATCH_COOLDOWN_DAYS)
+    body = None
     if not query.filtered():
-        stored = _stored(session, city_id=city.id, k=query.k, excluded=excluded, settings=settings)
-        if stored is not None:
-            return stored, lapses
-    return _live(session, city_id=city.id, query=query, excluded=excluded, matchers=matchers), lapses
+        body = _stored(session, city_id=city.id, k=query.k, excluded=excluded, settings=settings)
+    if body is None:
+        body = _live(session, city_id=city.id, query=query, excluded=excluded, matchers=matchers)
+    body["notes"] = _notes(session, city=city, query=query, body=body, settings=settings, home_counts=home_counts)
+    return body, lapses
+
+
+def _notes(
+    session: Session,
+    *,
+    city: City,
+    query: SuggestionQuery,
+    body: dict[str, Any],
+    settings: Settings,
+    home_counts: Callable[[], Mapping[str, tuple[int, int]]],
+) -> list[dict[str, Any]]:
+    """What the list leaves out that the official may look for. The served list holds none of the city's own country
+    where its places rarely partner at home (``matcher.rank``), unless the user chose the countries, the diversity
+    rule is off (a country share of 1), the profile seeks that country, or too few others were left to fill the
+    list: say so, with the figures, where the list indeed has none."""
+    share = settings.MAX_COUNTRY_SHARE if query.max_country_share is None else query.max_country_share
+    home = city.country
+    if query.country or share >= 1 or any(r["city"]["country"] == home for r in body["data"]):
+        return []
+    ends, at_home = home_counts().get(home, (0, 0))
+    if not bool(rare_at_home(ends, at_home)) or home in crud.preferred_countries(session, city_id=city.id or 0):
+        return []
+    name = crud.country_name(session, home)
+    return [
+        {
+            "code": "home_country_left_out",
+            "country": home,
+            "message": (
+                f"No places in {name} are suggested: "
+                + (
+                    f"of the {ends:,} known partnerships that places in {name} hold, only {at_home / ends:.1%} are"
+                    if at_home
+                    else f"none of the {ends:,} known partnerships that places in {name} hold is"
+                )
+                + f" with another place in {name}. Filter by country {home}, or seek {name} in the profile's "
+                "preferred countries, to see them."
+            ),
+        }
+    ]
 
 
 def _stored(session: Session, *, city_id: int, k: int, excluded: set[int], settings: Settings) -> dict[str, Any] | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlmodel import Session
@@ -10,27 +9,22 @@ from sqlmodel import Session
 from api.config import Settings
 from api.domain.accounts import DEMO_ACCOUNTS, create_user, ensure_demo_accounts, get_user
 from api.domain.bootstrap import demo_accounts
+from tests.conftest import csrf_token
 
 SUZHOU, MIAMI = 1886760, 4164138
-
-
-def _csrf(client: Any, url: str = "/console/login") -> str:
-    m = re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).get_data(as_text=True))
-    assert m
-    return m.group(1)
 
 
 def _login(app: Any, client: Any, name: str = "li", role: str = "official", cities: tuple[int, ...] = (SUZHOU,)) -> str:
     with Session(app.extensions["twinning"].engine) as s:
         create_user(s, name=name, role=role, cities=cities, password="pw-123")
         s.commit()
-    token = _csrf(client)
+    token = csrf_token(client)
     r = client.post("/console/login", data={"username": name, "password": "pw-123", "csrf_token": token})
     assert r.status_code == 302, r.get_data(as_text=True)
-    return _csrf(client, "/console/matches")  # a login starts a new session, with a new CSRF token
+    return csrf_token(client, "/console/matches")  # a login starts a new session, with a new CSRF token
 
 
-def test_console_needs_login_and_csrf(app: Any, client: Any) -> None:
+def test_console_needs_login_andcsrf_token(app: Any, client: Any) -> None:
     r = client.get("/console/matches")
     assert r.status_code == 302 and "/console/login" in r.headers["Location"]
     # No CSRF token: refused.
@@ -56,7 +50,7 @@ def test_console_city_scope(app: Any, client: Any) -> None:
     assert client.get("/console/jobs").status_code == 403
     assert client.get("/console/cities/42/profile").status_code == 404
     # Saving an invalid profile shows the errors, saves nothing.
-    token = _csrf(client, f"/console/cities/{SUZHOU}/profile")
+    token = csrf_token(client, f"/console/cities/{SUZHOU}/profile")
     r = client.post(f"/console/cities/{SUZHOU}/profile", data={"offers-education": "7", "csrf_token": token})
     assert r.status_code == 422 and "offers-education" in r.get_data(as_text=True)
 

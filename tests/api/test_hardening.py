@@ -3,12 +3,11 @@ and a coordinator's country scope on city edits."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 
-from tests.conftest import bearer, make_test_app
+from tests.conftest import bearer, csrf_token, make_test_app
 
 SUZHOU, MIAMI, PARIS = 1886760, 4164138, 2988507
 
@@ -39,14 +38,8 @@ def test_the_session_cookie_is_lax_and_secure_when_configured(database_url: str,
         assert ("Secure" in cookie) is secure
 
 
-def _csrf(client: Any) -> str:
-    m = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/console/login").get_data(as_text=True))
-    assert m
-    return m.group(1)
-
-
 def _login(client: Any, name: str, password: str, addr: str = "127.0.0.1", **kw: Any) -> Any:
-    data = {"username": name, "password": password, "csrf_token": _csrf(client)}
+    data = {"username": name, "password": password, "csrf_token": csrf_token(client)}
     return client.post("/console/login", data=data, environ_base={"REMOTE_ADDR": addr}, **kw)
 
 

@@ -11,17 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
-from tests.conftest import bearer, set_cli_env
+from tests.conftest import bearer, console_login, set_cli_env
 
 SUZHOU = 1886760
 
 
 def _console_ids(app: Any, client: Any) -> list[int]:
-    bearer(app, "official", name="li", cities=(SUZHOU,), password="pw-123")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/console/login").get_data(as_text=True))
-    assert token
-    r = client.post("/console/login", data={"username": "li", "password": "pw-123", "csrf_token": token.group(1)})
-    assert r.status_code == 302
+    console_login(app, client, "li", (SUZHOU,))
     page = client.get(f"/console/cities/{SUZHOU}/suggestions?k=10").get_data(as_text=True)
     return [int(i) for i in re.findall(r'<li class="card suggestion" id="s-(\d+)"', page)]
 

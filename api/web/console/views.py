@@ -327,6 +327,7 @@ def suggestions(city_id: int) -> Any:
         city=city,
         items=items,
         score_set=result["score_set"],
+        notes=result["notes"],
         markers=markers,
         home=home,
         land_path=LAND_PATH,
