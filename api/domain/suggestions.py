@@ -110,7 +110,8 @@ def suggestions_for(
     session: Session, *, city: City, query: SuggestionQuery, matchers: MatcherService, settings: Settings
 ) -> dict[str, Any]:
     """Ranked suggestions for ``city``, computed now (no cache): ``{"data": [{"city", "score", "components",
-    "sectors", "distance_km", "rank"}], "count", "score_set": {"id", "live", "model_version", …}}`` (JSON-ready)."""
+    "sectors", "distance_km", "rank"}], "count", "score_set": {"id", "live", "model_version", …}, "notes": [{"code",
+    "country", "message"}]}`` (JSON-ready)."""
 
     def counts() -> Mapping[str, tuple[int, int]]:
         return crud.partnership_country_ends(session, statuses=TRAINING_STATUSES)
