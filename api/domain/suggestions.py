@@ -16,7 +16,6 @@ where its places rarely partner at home (:func:`matcher.rank.rare_at_home`), wit
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -96,7 +95,7 @@ class SuggestionService(CachedAnswers):
             query=query,
             matchers=self.matchers,
             settings=self.settings,
-            home_counts=lambda: self.home_counts.get(db, session),
+            home_counts=lambda: self.home_counts.get(db, session, data_version),
         )
         # a live answer is not kept (the model behind it changes without a data version): it has none
         kept = None if body["score_set"]["live"] else data_version
@@ -126,18 +125,21 @@ class HomeCounts:
 
     def __init__(self, versions: version.VersionReader) -> None:
         self._versions = versions
-        self._lock = threading.Lock()
-        self._kept: tuple[int, dict[str, tuple[int, int]]] | None = None
+        self._kept: tuple[int, dict[str, tuple[int, int]]] | None = None  # replaced whole: no lock needed
 
-    def get(self, db: Callable[[], Session], session: Session) -> Mapping[str, tuple[int, int]]:
-        data_version = self._versions.read(db)  # read before the counts, as for an answer
+    def get(
+        self, db: Callable[[], Session], session: Session, data_version: int | None = None
+    ) -> Mapping[str, tuple[int, int]]:
+        """The counts; ``data_version`` is the version the caller's answer already read (read here if None), before
+        the counts, as for an answer."""
+        if data_version is None:
+            data_version = self._versions.read(db)
         kept = self._kept
         if kept is not None and data_version is not None and kept[0] == data_version:
             return kept[1]
         counts = crud.partnership_country_ends(session, statuses=TRAINING_STATUSES)
         if data_version is not None:
-            with self._lock:
-                self._kept = (data_version, counts)
+            self._kept = (data_version, counts)
         return counts
 
 
